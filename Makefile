@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ticketfmt-installed
+
+.PHONY: venv test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch and torchvision come from this machine's local wheels (pinned to the pip cap).
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	bash examples/demo.sh
+
+bench: $(STAMP)
+	$(PY) bench/perf.py --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,100 @@
+"""Error classes of ticketfmt.
+
+Each error also inherits the builtin it resembles (as huggingface_hub's errors do), so
+``except ValueError`` keeps working for callers that do not know ticketfmt, and carries
+the fields a program needs (the file, the tensor, the fix). ``str(error)`` is always a
+single line: what is wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "TicketError",
+    "TicketFormatError",
+    "TicketVersionError",
+    "TicketIntegrityError",
+    "UnknownArchError",
+    "MaskError",
+    "ConversionError",
+    "DataError",
+    "OutputExistsError",
+    "HubError",
+]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class TicketError(Exception):
+    """Base class of every error ticketfmt raises on purpose.
+
+    Example:
+        >>> try:
+        ...     raise TicketError("bad thing", fix="do the other thing")
+        ... except TicketError as e:
+        ...     str(e)
+        'bad thing; do the other thing'
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, path: str | Path | None = None) -> None:
+        self.message = _one_line(message)
+        self.fix = _one_line(fix) if fix else None
+        self.path = str(path) if path is not None else None
+        text = self.message
+        if self.path and self.path not in text:
+            text = f"{self.path}: {text}"
+        if self.fix:
+            text = f"{text}; {self.fix}"
+        super().__init__(text)
+
+
+class TicketFormatError(TicketError, ValueError):
+    """A file is not a valid ticket (bad header, offsets, dtypes, shapes, metadata)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, path: str | Path | None = None,
+                 tensor: str | None = None) -> None:
+        self.tensor = tensor
+        super().__init__(message, fix=fix, path=path)
+
+
+class TicketVersionError(TicketFormatError):
+    """The file was written by a newer major version of the format."""
+
+
+class TicketIntegrityError(TicketFormatError):
+    """The tensor payload does not match the checksum recorded in the header."""
+
+
+class UnknownArchError(TicketError, KeyError):
+    """An architecture id is not in the zoo, or its depth is impossible."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class MaskError(TicketError, ValueError):
+    """Masks or weights do not fit the architecture (missing, extra, wrong shape, not binary)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, path: str | Path | None = None,
+                 tensor: str | None = None) -> None:
+        self.tensor = tensor
+        super().__init__(message, fix=fix, path=path)
+
+
+class ConversionError(TicketError, ValueError):
+    """An elastic conversion is impossible or its mapping is invalid."""
+
+
+class DataError(TicketError, ValueError):
+    """A dataset is unknown, missing or unreadable."""
+
+
+class OutputExistsError(TicketError, FileExistsError):
+    """The output file exists and overwriting was not asked for."""
+
+
+class HubError(TicketError, OSError):
+    """A Hub operation failed (authentication, missing repo or file, offline, not a ticket)."""

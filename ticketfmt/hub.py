@@ -1,0 +1,1 @@
+"""Hub integration (push, pull, from_pretrained, cards): built on the core, the converters and the cards."""

@@ -1,0 +1,300 @@
+"""The ticket file format, version 1: constants and a header reader that imports no torch.
+
+A ticket is a safetensors file: an 8-byte little-endian header length ``N``, ``N`` bytes
+of JSON, then the tensor payload. This module reads and validates the header (every
+offset, dtype, shape and the ticketfmt metadata) without touching the payload, so
+``ticket info`` starts fast and a hostile file is refused before anything is allocated.
+The normative description is ``docs/SPEC.md``.
+
+Example:
+    >>> from ticketfmt.spec import read_header
+    >>> header = read_header("tests/golden/cifar_resnet8-packed-v1.0.ticket")  # doctest: +SKIP
+    >>> header.arch["id"], header.encoding, round(header.sparsity, 3)  # doctest: +SKIP
+    ('cifar_resnet8', 'packed', 0.5)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ticketfmt.errors import TicketFormatError, TicketVersionError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ENCODINGS",
+    "DTYPE_SIZES",
+    "TensorInfo",
+    "LayerInfo",
+    "Header",
+    "read_header",
+    "parse_header",
+]
+
+FORMAT = "ticketfmt"
+FORMAT_VERSION = "1.0"
+SUPPORTED_MAJOR = 1
+ENCODINGS = ("packed", "dense")
+SECTIONS = ("mask", "init", "trained")
+# safetensors' own limit; a larger header is refused before it is read.
+MAX_HEADER_BYTES = 100_000_000
+DTYPE_SIZES: dict[str, int] = {
+    "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+REQUIRED_METADATA = ("format", "format_version", "encoding", "arch", "layers", "sparsity")
+JSON_METADATA = ("arch", "provenance", "results", "layers")
+_FIX_NOT_TICKET = "pass a .ticket file written by ticketfmt (for example from `ticket new`)"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor entry of the header: dtype, shape and byte range in the payload."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A prunable tensor as recorded in the ``layers`` metadata: its shape and survivors."""
+
+    name: str
+    shape: tuple[int, ...]
+    kept: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def density(self) -> float:
+        return self.kept / self.numel if self.numel else 1.0
+
+
+@dataclass(frozen=True)
+class Header:
+    """A validated ticket header. Reading it never touches the tensor payload."""
+
+    path: str
+    file_size: int
+    data_offset: int
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+    arch: dict[str, Any]
+    provenance: dict[str, Any]
+    results: list[dict[str, Any]]
+    layers: dict[str, LayerInfo]
+    version: str
+    encoding: str
+    sparsity: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arch_id(self) -> str:
+        return str(self.arch["id"])
+
+    def section(self, prefix: str) -> dict[str, TensorInfo]:
+        """Tensors of one section (``mask``, ``init`` or ``trained``), keyed by state-dict name."""
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.tensors.items() if k.startswith(prefix + "/")}
+
+
+def _err(path: str, message: str, fix: str = _FIX_NOT_TICKET, tensor: str | None = None) -> TicketFormatError:
+    return TicketFormatError(message, fix=fix, path=path, tensor=tensor)
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """Read and validate the header of the ticket at ``path`` (the payload is not read)."""
+    p = str(path)
+    try:
+        size = os.path.getsize(p)
+        with open(p, "rb") as f:
+            prefix = f.read(8)
+            if len(prefix) < 8:
+                raise _err(p, f"file is {size} bytes, too short to be a ticket (at least 8 bytes of header length)")
+            (n,) = struct.unpack("<Q", prefix)
+            _check_header_len(p, n, size)
+            raw = f.read(n)
+    except FileNotFoundError:
+        raise _err(p, "no such file", fix="check the path") from None
+    except IsADirectoryError:
+        raise _err(p, "is a directory, not a ticket file", fix="pass the path of a .ticket file") from None
+    except PermissionError:
+        raise _err(p, "permission denied", fix="check the file's permissions") from None
+    return parse_header(prefix + raw, size, p)
+
+
+def _check_header_len(path: str, n: int, size: int) -> None:
+    if n > MAX_HEADER_BYTES:
+        raise _err(path, f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit (corrupted or not a ticket)")
+    if 8 + n > size:
+        raise _err(path, f"header length {n} runs past the end of the {size}-byte file (truncated or not a ticket)",
+                   fix="download or copy the file again")
+
+
+def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
+    """Validate a header given the file's first ``8 + N`` bytes and its total size."""
+    if len(buf) < 8:
+        raise _err(path, "too short to be a ticket")
+    (n,) = struct.unpack("<Q", buf[:8])
+    _check_header_len(path, n, file_size)
+    if len(buf) < 8 + n:
+        raise _err(path, "header is truncated", fix="download or copy the file again")
+    try:
+        obj = json.loads(bytes(buf[8:8 + n]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _err(path, f"header is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise _err(path, "header JSON is not an object")
+    meta = obj.pop("__metadata__", None)
+    if meta is None:
+        raise _err(path, "safetensors file without metadata: not a ticket")
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise _err(path, "__metadata__ must map strings to strings")
+    if meta.get("format") != FORMAT:
+        raise _err(path, f"metadata 'format' is {meta.get('format')!r}, not {FORMAT!r}: a safetensors file but not a ticket",
+                   fix="convert a checkpoint with `ticket import` or `Ticket.from_model`")
+    version = meta.get("format_version", "")
+    major = _major(path, version)
+    if major > SUPPORTED_MAJOR:
+        raise TicketVersionError(
+            f"written by format version {version}, this ticketfmt reads version {SUPPORTED_MAJOR}.x",
+            fix="upgrade ticketfmt: pip install -U ticketfmt", path=path)
+    for key in REQUIRED_METADATA:
+        if key not in meta:
+            raise _err(path, f"metadata key {key!r} is missing")
+    parsed: dict[str, Any] = {}
+    for key in JSON_METADATA:
+        if key in meta:
+            try:
+                parsed[key] = json.loads(meta[key])
+            except (json.JSONDecodeError, RecursionError):
+                raise _err(path, f"metadata {key!r} is not valid JSON") from None
+    arch = parsed["arch"]
+    if not isinstance(arch, dict) or not isinstance(arch.get("id"), str):
+        raise _err(path, "metadata 'arch' must be a JSON object with a string 'id'")
+    provenance = parsed.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise _err(path, "metadata 'provenance' must be a JSON object")
+    results = parsed.get("results", [])
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise _err(path, "metadata 'results' must be a JSON list of objects")
+    encoding = meta["encoding"]
+    if encoding not in ENCODINGS:
+        raise _err(path, f"unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+    try:
+        sparsity = float(meta["sparsity"])
+    except ValueError:
+        raise _err(path, f"metadata 'sparsity' is not a number: {meta['sparsity']!r}") from None
+    if not 0.0 <= sparsity <= 1.0:
+        raise _err(path, f"metadata 'sparsity' {sparsity} is outside [0, 1]")
+
+    data_len = file_size - 8 - n
+    tensors = _parse_tensors(path, obj, data_len)
+    layers = _parse_layers(path, parsed["layers"])
+    _check_sections(path, tensors, layers, encoding)
+    return Header(path=path, file_size=file_size, data_offset=8 + n, tensors=tensors, metadata=dict(meta),
+                  arch=arch, provenance=provenance, results=results, layers=layers, version=version,
+                  encoding=encoding, sparsity=sparsity,
+                  extra={k: v for k, v in meta.items() if k not in REQUIRED_METADATA and k not in JSON_METADATA})
+
+
+def _major(path: str, version: str) -> int:
+    head, _, _ = version.partition(".")
+    if not head.isdigit():
+        raise _err(path, f"metadata 'format_version' {version!r} is not MAJOR.MINOR")
+    return int(head)
+
+
+def _parse_tensors(path: str, obj: dict[str, Any], data_len: int) -> dict[str, TensorInfo]:
+    tensors: dict[str, TensorInfo] = {}
+    for name, entry in obj.items():
+        if not isinstance(entry, dict):
+            raise _err(path, f"tensor {name!r}: entry is not an object", tensor=name)
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in DTYPE_SIZES:
+            raise _err(path, f"tensor {name!r}: unknown dtype {dtype!r}", tensor=name)
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise _err(path, f"tensor {name!r}: shape must be a list of non-negative integers", tensor=name)
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1] <= data_len):
+            raise _err(path, f"tensor {name!r}: data_offsets {offsets!r} are not within the {data_len}-byte payload",
+                       tensor=name, fix="the file is truncated or corrupted; download or copy it again")
+        nbytes = math.prod(shape) * DTYPE_SIZES[dtype]
+        if nbytes != offsets[1] - offsets[0]:
+            raise _err(path, f"tensor {name!r}: {dtype}{shape} needs {nbytes} bytes but data_offsets span "
+                             f"{offsets[1] - offsets[0]}", tensor=name)
+        section, sep, key = name.partition("/")
+        if not sep or section not in SECTIONS or not key:
+            raise _err(path, f"tensor {name!r}: name must be mask/<key>, init/<key> or trained/<key>", tensor=name)
+        tensors[name] = TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1])
+    # The payload must be covered exactly, without gaps or overlaps (as safetensors requires).
+    end = 0
+    for info in sorted(tensors.values(), key=lambda t: (t.start, t.end)):
+        if info.start != end:
+            raise _err(path, f"tensor {info.name!r}: payload has a gap or overlap at byte {end}", tensor=info.name)
+        end = info.end
+    if end != data_len:
+        raise _err(path, f"tensors cover {end} bytes but the payload is {data_len} bytes",
+                   fix="the file is truncated or corrupted; download or copy it again")
+    return tensors
+
+
+def _parse_layers(path: str, raw: Any) -> dict[str, LayerInfo]:
+    if not isinstance(raw, dict):
+        raise _err(path, "metadata 'layers' must be a JSON object")
+    layers: dict[str, LayerInfo] = {}
+    for name, entry in raw.items():
+        ok = (isinstance(entry, dict) and isinstance(entry.get("shape"), list)
+              and all(type(d) is int and d >= 0 for d in entry["shape"]) and type(entry.get("kept")) is int)
+        if not ok:
+            raise _err(path, f"layer {name!r}: metadata needs an integer 'shape' list and 'kept' count", tensor=name)
+        info = LayerInfo(name, tuple(entry["shape"]), entry["kept"])
+        if not 0 <= info.kept <= info.numel:
+            raise _err(path, f"layer {name!r}: kept={info.kept} is outside [0, {info.numel}]", tensor=name)
+        layers[name] = info
+    return layers
+
+
+def _check_sections(path: str, tensors: dict[str, TensorInfo], layers: dict[str, LayerInfo], encoding: str) -> None:
+    """Check mask and value tensors against the ``layers`` table, so sizes are known to be right before reading."""
+    masks = {k[5:]: v for k, v in tensors.items() if k.startswith("mask/")}
+    if set(masks) != set(layers):
+        missing = sorted(set(layers) - set(masks)) or sorted(set(masks) - set(layers))
+        raise _err(path, f"masks and the 'layers' metadata disagree (first: {missing[0]!r})", tensor=missing[0])
+    if not any(k.startswith("init/") for k in tensors):
+        raise _err(path, "no init/ tensors: a ticket needs the weights to start training from")
+    for name, layer in layers.items():
+        mask = masks[name]
+        if encoding == "packed":
+            want_dtype, want_shape = "U8", ((layer.numel + 7) // 8,)
+        else:
+            want_dtype, want_shape = "BOOL", layer.shape
+        if mask.dtype != want_dtype or mask.shape != want_shape:
+            raise _err(path, f"tensor 'mask/{name}': expected {want_dtype}{list(want_shape)} for a {encoding} ticket, "
+                             f"found {mask.dtype}{list(mask.shape)}", tensor=f"mask/{name}")
+        for section in ("init", "trained"):
+            values = tensors.get(f"{section}/{name}")
+            if values is None:
+                if section == "init":
+                    raise _err(path, f"tensor 'init/{name}' is missing for a masked layer", tensor=f"init/{name}")
+                continue
+            want = (layer.kept,) if encoding == "packed" else layer.shape
+            if values.dtype not in FLOAT_DTYPES or values.shape != want:
+                raise _err(path, f"tensor '{section}/{name}': expected a float tensor of shape {list(want)}, "
+                                 f"found {values.dtype}{list(values.shape)}", tensor=f"{section}/{name}")

@@ -1,0 +1,310 @@
+"""The :class:`Ticket`: a binary mask over a network's prunable weights plus the weights to start from."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ticketfmt.errors import MaskError, TicketError, TicketFormatError, UnknownArchError
+from ticketfmt.io import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.spec import ENCODINGS
+from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json, state_dict_shapes
+
+__all__ = ["Ticket"]
+
+WEIGHTS = ("init", "trained")
+
+
+class Ticket:
+    """A lottery ticket: masks over the prunable weights, the weights to start from, and what is known about it.
+
+    ``init`` is the whole state dict at the rewind point (BatchNorm buffers included) and
+    ``trained`` optionally the weights after training; in both, pruned positions hold
+    zeros (a ticket is ``θ ⊙ m``), which makes the two file encodings lossless.
+
+    Example:
+        >>> from ticketfmt import Ticket, build_model
+        >>> model = build_model("cifar_resnet20", seed=0)
+        >>> ticket = Ticket.from_model(model, "cifar_resnet20")
+        >>> ticket.sparsity
+        0.0
+        >>> ticket.save("r20.ticket")  # doctest: +SKIP
+        >>> Ticket.load("r20.ticket").arch  # doctest: +SKIP
+        'cifar_resnet20'
+    """
+
+    def __init__(self, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor], init: Mapping[str, torch.Tensor],
+                 trained: Mapping[str, torch.Tensor] | None = None, provenance: Mapping[str, Any] | None = None,
+                 results: list[dict[str, Any]] | None = None, *, num_classes: int | None = None) -> None:
+        self.spec: ArchSpec = get_arch(arch, num_classes)
+        self.masks: dict[str, torch.Tensor] = {k: v for k, v in masks.items()}
+        self.init: dict[str, torch.Tensor] = dict(init)
+        self.trained: dict[str, torch.Tensor] | None = dict(trained) if trained is not None else None
+        self.provenance: dict[str, Any] = dict(provenance or {})
+        self.results: list[dict[str, Any]] = list(results or [])
+        self.path: str | None = None
+        self.file_sha256: str | None = None
+        self.encoding: str | None = None
+        self._validate()
+        for weights in (self.init, self.trained):
+            if weights is None:
+                continue
+            for name, m in self.masks.items():
+                weights[name] = torch.where(m, weights[name], torch.zeros((), dtype=weights[name].dtype))
+
+    # -- validation ------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        shapes = state_dict_shapes(self.spec)
+        prunable = prunable_names(self.spec)
+        arch = self.spec.id
+        missing = [n for n in prunable if n not in self.masks]
+        if missing:
+            raise MaskError(f"{len(missing)} prunable weight(s) of {arch} have no mask, first {missing[0]!r}",
+                            tensor=missing[0], fix="give a mask for every Conv2d/Linear weight the architecture prunes")
+        extra = [n for n in self.masks if n not in prunable]
+        if extra:
+            raise MaskError(f"mask {extra[0]!r} is not a prunable weight of {arch}", tensor=extra[0],
+                            fix="check the architecture id or drop the extra masks")
+        for name, m in self.masks.items():
+            if m.dtype != torch.bool:
+                if not bool(((m == 0) | (m == 1)).all()):
+                    raise MaskError(f"mask {name!r} is not binary", tensor=name, fix="masks hold only 0 and 1")
+                self.masks[name] = m = m.to(torch.bool)
+            if tuple(m.shape) != shapes[name]:
+                raise MaskError(f"mask {name!r} has shape {list(m.shape)} but {arch} expects {list(shapes[name])}",
+                                tensor=name, fix="check the architecture id and num_classes")
+        for section in WEIGHTS:
+            weights = getattr(self, section)
+            if weights is None:
+                continue
+            absent = [k for k in shapes if k not in weights]
+            if absent:
+                raise MaskError(f"{section} weights lack {len(absent)} key(s) of {arch}, first {absent[0]!r}",
+                                tensor=absent[0], fix="store the whole state dict (BatchNorm buffers included)")
+            unknown = [k for k in weights if k not in shapes]
+            if unknown:
+                raise MaskError(f"{section} key {unknown[0]!r} is not in {arch}'s state dict", tensor=unknown[0],
+                                fix="check the architecture id")
+            for k, v in weights.items():
+                if tuple(v.shape) != shapes[k]:
+                    raise MaskError(f"{section} tensor {k!r} has shape {list(v.shape)} but {arch} expects "
+                                    f"{list(shapes[k])}", tensor=k, fix="check the architecture id and num_classes")
+                if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                    raise MaskError(f"{section} tensor {k!r} holds NaN or infinite values", tensor=k,
+                                    fix="start from finite weights")
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def arch(self) -> str:
+        """The architecture id, e.g. ``cifar_resnet56`` or ``timm/resnet50``."""
+        return self.spec.id
+
+    @property
+    def num_classes(self) -> int:
+        return self.spec.num_classes
+
+    def layer_density(self) -> dict[str, tuple[int, int]]:
+        """``name -> (kept, total)`` for every prunable weight, in module order."""
+        return {k: (int(m.sum()), m.numel()) for k, m in self.masks.items()}
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the prunable weights that the mask removes."""
+        kept = total = 0
+        for k, n in self.layer_density().values():
+            kept += k
+            total += n
+        return 1.0 - kept / total if total else 0.0
+
+    def stage_sparsity(self) -> dict[str, float]:
+        """Sparsity per stage (``stem``, ``stage1``.., ``head``) over the prunable weights."""
+        return stage_sparsity(self.spec, self.layer_density())
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The ``__metadata__`` strings written with the ticket (before the payload checksum)."""
+        return self._metadata("packed" if self.encoding is None else self.encoding)
+
+    def _metadata(self, encoding: str) -> dict[str, str]:
+        meta = base_metadata(encoding)
+        density = self.layer_density()
+        meta.update({
+            "arch": json.dumps(self.spec.to_json(), separators=(",", ":")),
+            "provenance": json.dumps(self.provenance, separators=(",", ":"), sort_keys=True),
+            "results": json.dumps(self.results, separators=(",", ":")),
+            "layers": json.dumps({k: {"shape": list(self.masks[k].shape), "kept": kept}
+                                  for k, (kept, _) in density.items()}, separators=(",", ":")),
+            "sparsity": f"{self.sparsity:.6f}",
+        })
+        return meta
+
+    def __repr__(self) -> str:
+        extra = ", trained" if self.trained is not None else ""
+        return f"Ticket(arch={self.arch!r}, sparsity={self.sparsity:.4f}, layers={len(self.masks)}{extra})"
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model: nn.Module, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor] | None = None,
+                   *, trained: nn.Module | Mapping[str, torch.Tensor] | None = None,
+                   provenance: Mapping[str, Any] | None = None, num_classes: int | None = None) -> Ticket:
+        """Make a ticket from a model's current weights (all-ones masks unless ``masks`` is given).
+
+        Example:
+            >>> model = build_model("cifar_resnet20", seed=1)
+            >>> Ticket.from_model(model, "cifar_resnet20").sparsity
+            0.0
+        """
+        spec = get_arch(arch, num_classes if num_classes is not None else _head_classes(model, arch))
+        init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+        if masks is None:
+            masks = {k: torch.ones_like(init[k], dtype=torch.bool) for k in prunable_names(spec)}
+        else:
+            masks = {k: v.detach().cpu().to(torch.bool) if v.dtype != torch.bool else v.detach().cpu()
+                     for k, v in masks.items()}
+        trained_sd = None
+        if trained is not None:
+            sd = trained.state_dict() if isinstance(trained, nn.Module) else trained
+            trained_sd = {k: v.detach().clone().cpu() for k, v in sd.items()}
+        return cls(spec, masks, init, trained_sd, provenance)
+
+    def replace(self, **changes: Any) -> Ticket:
+        """A new ticket with some fields replaced (``masks``, ``init``, ``trained``, ``provenance``, ``results``, ``arch``).
+
+        Example:
+            >>> t2 = ticket.replace(results=[])  # doctest: +SKIP
+        """
+        fields: dict[str, Any] = {"arch": self.spec, "masks": self.masks, "init": self.init, "trained": self.trained,
+                                  "provenance": self.provenance, "results": self.results}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"Ticket.replace() got unknown field(s) {sorted(unknown)}")
+        fields.update(changes)
+        return Ticket(fields["arch"], fields["masks"], fields["init"], fields["trained"], fields["provenance"],
+                      fields["results"])
+
+    def build_model(self, weights: str = "init", device: str | torch.device | None = None) -> nn.Module:
+        """The real ``nn.Module`` (timm, torchvision or builtin) with the masked weights loaded.
+
+        Example:
+            >>> model = ticket.build_model()  # doctest: +SKIP
+            >>> model(torch.zeros(1, 3, 32, 32)).shape  # doctest: +SKIP
+            torch.Size([1, 10])
+        """
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be 'init' or 'trained', not {weights!r}")
+        state = self.init if weights == "init" else self.trained
+        if state is None:
+            raise TicketError(f"this {self.arch} ticket holds no trained weights",
+                              fix="use weights='init', or retrain it with `ticket verify`")
+        model = build_model(self.spec, seed=0)
+        model.load_state_dict(state, strict=True)
+        return model.to(device) if device is not None else model
+
+    # -- files -----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], encoding: str = "packed") -> int:
+        """Write the ticket atomically to ``path``; returns the file size in bytes.
+
+        ``packed`` (the default) stores masks as bits and only the surviving values of masked
+        tensors; ``dense`` stores BOOL masks and full tensors. Both load the same.
+        """
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+        tensors: dict[str, torch.Tensor] = {}
+        for name, m in self.masks.items():
+            tensors[f"mask/{name}"] = pack_bits(m) if encoding == "packed" else m
+        for section in WEIGHTS:
+            weights = getattr(self, section)
+            if weights is None:
+                continue
+            for name, v in weights.items():
+                m = self.masks.get(name)
+                tensors[f"{section}/{name}"] = v[m] if (m is not None and encoding == "packed") else v
+        return write_tensors(path, tensors, self._metadata(encoding))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], verify: bool = True) -> Ticket:
+        """Read a ticket file of either encoding; every check of ``docs/SPEC.md`` runs first.
+
+        Example:
+            >>> ticket = Ticket.load("tests/golden/cifar_resnet8-packed-v1.0.ticket")  # doctest: +SKIP
+        """
+        p = str(path)
+        header, tensors, file_sha = read_file(p, verify=verify)
+        try:
+            spec = spec_from_json(header.arch)
+        except UnknownArchError as e:
+            raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
+        shapes = state_dict_shapes(spec)
+        masks: dict[str, torch.Tensor] = {}
+        for name, layer in header.layers.items():
+            if name not in shapes:
+                raise TicketFormatError(f"layer {name!r} is not in {spec.id}'s state dict", path=p, tensor=name,
+                                        fix="the file is corrupted or was written for another architecture")
+            if layer.shape != shapes[name]:
+                raise TicketFormatError(f"layer {name!r} has shape {list(layer.shape)} but {spec.id} expects "
+                                        f"{list(shapes[name])}", path=p, tensor=name, fix="the file is corrupted")
+            raw = tensors[f"mask/{name}"]
+            m = unpack_bits(raw, layer.shape) if header.encoding == "packed" else raw.clone()
+            if header.encoding == "packed" and layer.numel % 8 and int(raw[-1]) & ((1 << (8 - layer.numel % 8)) - 1):
+                raise TicketFormatError(f"mask/{name}: padding bits are not zero", path=p, tensor=f"mask/{name}",
+                                        fix="the file is corrupted; download or copy it again")
+            kept = int(m.sum())
+            if kept != layer.kept:
+                raise TicketFormatError(f"mask/{name} keeps {kept} weights but the metadata says {layer.kept}", path=p,
+                                        tensor=f"mask/{name}", fix="the file is corrupted; download or copy it again")
+            masks[name] = m
+        sections: dict[str, dict[str, torch.Tensor]] = {"init": {}, "trained": {}}
+        for full, t in tensors.items():
+            section, _, name = full.partition("/")
+            if section == "mask":
+                continue
+            if header.encoding == "packed" and name in masks:
+                dense = torch.zeros(masks[name].shape, dtype=t.dtype)
+                dense[masks[name]] = t
+                t = dense
+            else:
+                t = t.clone()
+            sections[section][name] = t
+        try:
+            ticket = cls(spec, masks, sections["init"], sections["trained"] or None, header.provenance, header.results)
+        except MaskError as e:
+            raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
+        ticket.path, ticket.file_sha256, ticket.encoding = p, file_sha, header.encoding
+        return ticket
+
+
+def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:
+    """The number of classes a built model actually has (so ``from_model`` needs no ``num_classes``)."""
+    for attr in ("num_classes",):
+        n = getattr(model, attr, None)
+        if isinstance(n, int):
+            return n
+    for name in ("fc", "classifier", "head"):
+        m = getattr(model, name, None)
+        if isinstance(m, nn.Sequential) and len(m):
+            m = m[-1]
+        if isinstance(m, nn.Linear):
+            return m.out_features
+        fc = getattr(m, "fc", None)
+        if isinstance(fc, nn.Linear):
+            return fc.out_features
+    return None
+
+
+def stage_sparsity(spec: ArchSpec, density: Mapping[str, tuple[int, int]]) -> dict[str, float]:
+    """Sparsity per stage from ``name -> (kept, total)``."""
+    acc: dict[str, list[int]] = {}
+    for name, (kept, total) in density.items():
+        a = acc.setdefault(spec.stage_of(name), [0, 0])
+        a[0] += kept
+        a[1] += total
+    order = ["stem"] + [f"stage{i + 1}" for i in range(len(spec.stages))] + ["head"]
+    return {s: 1.0 - acc[s][0] / acc[s][1] for s in order if s in acc and acc[s][1]}
+
+
+
