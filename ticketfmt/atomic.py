@@ -24,6 +24,10 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes | memoryvi
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         try:

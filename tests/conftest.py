@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny tickets, an in-process CLI runner, and the shared-data setting."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The shared data lives beside the project; TICKETFMT_SHARED_DATA overrides the default.
+SHARED_DATA = Path(os.environ.get("TICKETFMT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `ticket ARGS...` in-process; returns exit code, stdout and stderr."""
+    from ticketfmt.cli import main
+
+    def run(*args: str | os.PathLike[str]) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        else:  # pragma: no cover - main always exits
+            code = 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def r8_ticket():
+    """A cifar_resnet8 ticket at 50% magnitude sparsity (fresh init, seed 0)."""
+    from ticketfmt import Ticket, build_model, prune
+
+    ticket = Ticket.from_model(build_model("cifar_resnet8", seed=0), "cifar_resnet8")
+    return prune(ticket, 0.5, method="magnitude")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set TICKETFMT_SHARED_DATA to its folder)")
+    return SHARED_DATA
