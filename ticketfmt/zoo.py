@@ -428,8 +428,9 @@ def spec_from_json(arch: dict[str, Any]) -> ArchSpec:
     """The :class:`ArchSpec` recorded in a ticket's ``arch`` metadata."""
     spec = get_arch(str(arch["id"]))
     num_classes = arch.get("num_classes", spec.num_classes)
-    if type(num_classes) is not int:
-        raise UnknownArchError(f"arch num_classes {num_classes!r} is not an integer", fix="repair the ticket's metadata")
+    if type(num_classes) is not int or not 1 <= num_classes <= 1_000_000:
+        raise UnknownArchError(f"arch num_classes {num_classes!r} is not an integer in [1, 1000000]",
+                               fix="repair the ticket's metadata")
     return spec.with_num_classes(num_classes)
 
 
