@@ -1,0 +1,441 @@
+"""Model cards for tickets on the Hugging Face Hub.
+
+:func:`render_card` turns a :class:`~ticketfmt.ticket.Ticket` into a ``huggingface_hub.ModelCard``
+from the Jinja template ``cards/templates/ticket_card.md`` (``ModelCard.from_template``):
+
+- front matter (``ModelCardData``): ``library_name: ticketfmt``, tags (lottery-ticket, sparse,
+  pruning, elastic-lottery-ticket, the architecture, the datasets), datasets, metrics, license,
+  ``base_model`` when the ticket was converted from a ticket on the Hub, and a ``model-index``
+  with one ``EvalResult`` per recorded evaluation;
+- body: what the ticket is, its provenance (IMP level and rewind, or the conversion's source,
+  strategy and per-stage mapping, and every recorded key), sparsity overall / per stage / per
+  layer with the density plot, the results (or a plain "no results recorded"), how to load
+  it (``from_pretrained`` and plain safetensors) and the citations.
+
+Everything shown comes from the ticket's own metadata; values are escaped for Markdown
+tables, so hostile provenance strings cannot break the card. Only ticketfmt's core (and
+``huggingface_hub``, ``jinja2``) is imported.
+
+Example:
+    >>> from cards import render_card
+    >>> card = render_card(ticket, repo_id="user/cifar_resnet56-cifar10-ticket")  # doctest: +SKIP
+    >>> card.data.library_name  # doctest: +SKIP
+    'ticketfmt'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from ticketfmt.ticket import Ticket
+
+__all__ = ["render_card", "render_card_text", "card_data", "card_context", "template_text", "base_model_of",
+           "DEFAULT_TEMPLATE", "DEFAULT_LICENSE", "CARD_TAGS"]
+
+DEFAULT_TEMPLATE = "ticket_card.md"
+DEFAULT_LICENSE = "apache-2.0"
+CARD_TAGS = ("lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket")
+
+_HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100", "imagenet": "ILSVRC/imagenet-1k",
+                 "imagenet-1k": "ILSVRC/imagenet-1k", "mnist": "ylecun/mnist"}
+_PRETTY_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1k",
+                    "imagenet-1k": "ImageNet-1k", "mnist": "MNIST", "cifar10-mini": "CIFAR-10 (mini subset)"}
+_METRICS = {"top1": ("accuracy", "Top-1 accuracy"), "accuracy": ("accuracy", "Top-1 accuracy"),
+            "acc": ("accuracy", "Top-1 accuracy"), "top5": ("top_5_accuracy", "Top-5 accuracy")}
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_MAX_CELL = 300
+
+
+# -- small helpers -------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    """A value as one Markdown table cell: one line, pipes and HTML escaped, long values cut."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = " ".join(text.split())
+    if len(text) > _MAX_CELL:
+        text = text[:_MAX_CELL - 1] + "…"
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
+def _code(value: Any) -> str:
+    """A short value for inline code: one line, no backticks."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = " ".join(text.split()).replace("`", "'").replace("|", "\\|")
+    return text[:_MAX_CELL]
+
+
+def _text(value: Any) -> str:
+    """A value inside a sentence: escaped like a cell."""
+    return _cell(value)
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.2%}"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.4g}"
+    return _cell(v)
+
+
+def _fmt_result(v: Any, metric: Any) -> str:
+    """A result value; accuracies above 1 are percentages (what `ticket verify` records)."""
+    if _is_number(v) and str(metric).lower() in ("top1", "top5", "accuracy", "acc") and float(v) > 1:
+        return f"{float(v):.2f}%"
+    return _fmt_value(v)
+
+
+def _result_details(r: dict[str, Any]) -> str:
+    """The extra facts of a result worth a column: how much data, which run, when, where."""
+    parts = []
+    if _is_number(r.get("correct")) and _is_number(r.get("total")):
+        parts.append(f"{r['correct']:,}/{r['total']:,} correct")
+    if r.get("subset") not in (None, "", 0):
+        parts.append(f"training subset {_cell(r['subset'])}")
+    if r.get("source"):
+        parts.append(f"by `{_code(r['source'])}`")
+    if r.get("from_scratch"):
+        parts.append("from scratch")
+    if "seed" in r and r["seed"] is not None:
+        parts.append(f"seed {_cell(r['seed'])}")
+    if r.get("device"):
+        parts.append(_cell(r["device"]))
+    if isinstance(r.get("date"), str):
+        parts.append(_cell(r["date"][:10]))
+    if r.get("notes"):
+        parts.append(_cell(r["notes"]))
+    return "; ".join(parts)
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]`` (lists of scalars stay whole)."""
+    if isinstance(obj, dict):
+        if not obj and prefix:
+            return [(prefix, {})]
+        out: list[tuple[str, Any]] = []
+        for k, v in obj.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [(prefix, obj)]
+
+
+def _dataset_names(ticket: Ticket) -> list[str]:
+    names: list[str] = []
+    candidates = [ticket.provenance.get("dataset")] + [r.get("dataset") for r in ticket.results if isinstance(r, dict)]
+    src = ticket.provenance.get("source_provenance")
+    if isinstance(src, dict):
+        candidates.append(src.get("dataset"))
+    for d in candidates:
+        if isinstance(d, str) and d and d not in names:
+            names.append(d)
+    return names
+
+
+def _hub_dataset(name: str) -> str | None:
+    key = name.lower()
+    if key in _HUB_DATASETS:
+        return _HUB_DATASETS[key]
+    return name if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name) else None
+
+
+def _pretty_dataset(name: str) -> str:
+    return _PRETTY_DATASETS.get(name.lower(), name)
+
+
+def _metric(name: Any) -> tuple[str, str]:
+    key = str(name or "top1").lower()
+    return _METRICS.get(key, (re.sub(r"[^\w-]+", "_", key) or "metric", str(name)))
+
+
+def template_text(name: str = DEFAULT_TEMPLATE) -> str:
+    """The text of a card template shipped in ``cards/templates``."""
+    return resources.files("cards").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def base_model_of(ticket: Ticket) -> str | None:
+    """The Hub repo a converted ticket came from, when its provenance says so (else None).
+
+    Looks at ``provenance["source"]`` for ``repo_id`` / ``hub_repo_id`` / ``hub``, or a path
+    written ``hf://USER/NAME/...``.
+    """
+    return _base_model_from(ticket.provenance)
+
+
+def _base_model_from(prov: dict[str, Any]) -> str | None:
+    src = prov.get("source")
+    if not isinstance(src, dict):
+        return None
+    for key in ("repo_id", "hub_repo_id", "hub"):
+        value = src.get(key)
+        if isinstance(value, str) and _REPO_ID.fullmatch(value):
+            return value
+    path = src.get("path")
+    if isinstance(path, str) and path.startswith("hf://"):
+        parts = path[len("hf://"):].split("/")
+        if len(parts) >= 2 and _REPO_ID.fullmatch("/".join(parts[:2])):
+            return "/".join(parts[:2])
+    return None
+
+
+# -- front matter --------------------------------------------------------------------------------------
+def _eval_results(ticket: Ticket) -> list[EvalResult]:
+    from huggingface_hub import EvalResult
+
+    out = []
+    for r in ticket.results:
+        if not isinstance(r, dict) or not _is_number(r.get("value")):
+            continue
+        dataset = str(r.get("dataset") or "unknown")
+        metric_type, metric_name = _metric(r.get("metric"))
+        split = r.get("split")
+        out.append(EvalResult(
+            task_type="image-classification", task_name="Image Classification",
+            dataset_type=_hub_dataset(dataset) or dataset, dataset_name=_pretty_dataset(dataset),
+            dataset_split=str(split) if split else None,
+            metric_type=metric_type, metric_value=r["value"],
+            metric_name=f"{metric_name} ({split})" if split else metric_name))
+    return out
+
+
+def card_data(ticket: Ticket, repo_id: str | None = None, base_model: str | None = None,
+              license: str | None = None) -> ModelCardData:  # noqa: A002 - the Hub's field name
+    """The card's front matter."""
+    from huggingface_hub import ModelCardData
+
+    spec = ticket.spec
+    info = getattr(type(ticket), "_hub_mixin_info", None)
+    mixin_tags = list(getattr(getattr(info, "model_card_data", None), "tags", None) or [])
+    datasets = _dataset_names(ticket)
+    tags: list[str] = []
+    for t in [*CARD_TAGS, *mixin_tags, spec.name, spec.family, *( [spec.library] if spec.library != "builtin" else []),
+              *datasets]:
+        t = re.sub(r"[^\w.-]+", "-", str(t)).strip("-")
+        if t and t not in tags:
+            tags.append(t)
+    evals = _eval_results(ticket)
+    metrics = sorted({e.metric_type for e in evals})
+    hub_datasets = [d for d in (_hub_dataset(n) for n in datasets) if d]
+    model_name = (repo_id.split("/")[-1] if repo_id else None) or f"{spec.name}-ticket"
+    return ModelCardData(
+        library_name="ticketfmt",
+        pipeline_tag="image-classification",
+        license=license or ticket.provenance.get("license") or DEFAULT_LICENSE,
+        tags=tags,
+        datasets=list(dict.fromkeys(hub_datasets)) or None,
+        metrics=metrics or None,
+        base_model=base_model or base_model_of(ticket),
+        model_name=model_name if evals else None,
+        eval_results=evals or None,
+    )
+
+
+# -- body ------------------------------------------------------------------------------------------------
+def _summary_of(prov: dict[str, Any], depth: int = 0) -> list[str]:
+    """Sentences describing how a ticket was made, for any provenance (unknown keys go to the table)."""
+    method = prov.get("method")
+    lines: list[str] = []
+    if method == "imp":
+        parts = ["Found by **iterative magnitude pruning** (IMP) with rewinding ([Frankle et al., 2020](#citations))"]
+        details = []
+        if "level" in prov:
+            details.append(f"level **{_text(prov['level'])}**")
+        rate = prov.get("rate")
+        if _is_number(rate):
+            details.append(f"removing {float(rate):.0%} of the remaining weights per level, ranked globally by magnitude")
+        if "rewind" in prov:
+            details.append(f"weights rewound to step `{_code(prov['rewind'])}`")
+        if prov.get("dataset"):
+            details.append(f"trained on {_text(_pretty_dataset(str(prov['dataset'])))}")
+        recipe = prov.get("recipe")
+        if isinstance(recipe, dict) and (recipe.get("name") or recipe.get("source")):
+            details.append(f"recipe `{_code(recipe.get('name') or recipe.get('source'))}`")
+        elif isinstance(recipe, str):
+            details.append(f"recipe `{_code(recipe)}`")
+        if "seed" in prov:
+            details.append(f"seed {_text(prov['seed'])}")
+        lines.append(parts[0] + (": " + "; ".join(details) if details else "") + ".")
+        imported = prov.get("imported_from")
+        if isinstance(imported, dict) and imported.get("tool"):
+            lines.append(f"Imported from a `{_code(imported['tool'])}` run"
+                         + (f" (`{_code(imported.get('run'))}`)" if imported.get("run") else "") + ".")
+    elif method == "elastic":
+        src = prov.get("source") if isinstance(prov.get("source"), dict) else {}
+        what = f"a `{_code(src.get('arch', '?'))}` ticket"
+        facts = []
+        if _is_number(src.get("sparsity")):
+            facts.append(f"{float(src['sparsity']):.2%} sparse")
+        if isinstance(src.get("sha256"), str):
+            facts.append(f"sha256 `{_code(src['sha256'][:16])}…`")
+        if src.get("path"):
+            facts.append(f"file `{_code(src['path'])}`")
+        hub = _base_model_from(prov)
+        if hub:
+            facts.append(f"on the Hub: [{hub}](https://huggingface.co/{hub})")
+        direction = prov.get("direction")
+        how = {"stretch": "stretching (replicating blocks)", "squeeze": "squeezing (dropping blocks)"}.get(
+            str(direction), f"`{_code(direction)}`" if direction else "")
+        strategy = prov.get("strategy")
+        line = (f"Converted by the **Elastic Ticket Transformation** ([Chen et al., 2021](#citations)) from {what}"
+                + (f" ({', '.join(facts)})" if facts else ""))
+        if how:
+            line += f" by {how}"
+        if strategy:
+            line += f" with the `{_code(strategy)}` strategy"
+        lines.append(line + ".")
+        notes = []
+        if prov.get("num_classes_reinit"):
+            notes.append("the classifier was re-initialized for a new number of classes and left dense")
+        if prov.get("trained_dropped"):
+            notes.append("the source's trained weights were dropped (they belong to the source network)")
+        if prov.get("permute_copies") is not None:
+            notes.append(f"the masks of replicated blocks were permuted at random (control, seed "
+                         f"{_text(prov['permute_copies'])})")
+        if notes:
+            lines.append("Note: " + "; ".join(notes) + ".")
+        source_prov = prov.get("source_provenance")
+        if isinstance(source_prov, dict) and source_prov and depth < 2:
+            inner = _summary_of(source_prov, depth + 1)
+            if inner:
+                lines.append("The source ticket: " + inner[0][0].lower() + inner[0][1:])
+    elif method == "init":
+        seed = f" (seed {_text(prov['seed'])})" if "seed" in prov else ""
+        lines.append(f"Started as a level-0 ticket: the dense network at initialization{seed}.")
+    elif method:
+        lines.append(f"Made by `{_code(method)}`.")
+    pruning = prov.get("pruning")
+    if isinstance(pruning, list):
+        for step in pruning:
+            if isinstance(step, dict):
+                like = f", matching the per-layer densities of a `{_code(step['like'])}` ticket" if step.get("like") \
+                    else ""
+                target = f" to {float(step['sparsity']):.2%} sparsity" if _is_number(step.get("sparsity")) else ""
+                lines.append(f"Pruned once with `{_code(step.get('method', '?'))}`{target}{like}"
+                             + (f" (seed {_text(step['seed'])})" if "seed" in step else "") + ".")
+    if not lines and prov:
+        lines.append("The ticket records how it was made in the table below.")
+    return lines
+
+
+def _mappings(prov: dict[str, Any]) -> list[dict[str, str]]:
+    maps = prov.get("mappings")
+    if isinstance(maps, list):
+        return [{"stage": f"stage{i + 1}", "mapping": _code(m)} for i, m in enumerate(maps)]
+    if isinstance(maps, dict):
+        return [{"stage": _cell(k), "mapping": _code(v)} for k, v in maps.items()]
+    if isinstance(prov.get("mapping"), str):
+        return [{"stage": "all", "mapping": _code(prov["mapping"])}]
+    return []
+
+
+def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | None = "density.png",
+                 file_size: int | None = None) -> dict[str, Any]:
+    """Everything the template shows, already formatted and escaped."""
+    from ticketfmt import __version__
+    from ticketfmt.spec import FORMAT_VERSION
+
+    spec = ticket.spec
+    density = ticket.layer_density()
+    kept = sum(k for k, _ in density.values())
+    total = sum(n for _, n in density.values())
+    stage_acc: dict[str, list[int]] = {}
+    per_layer = []
+    for name, (k, n) in density.items():
+        stage = spec.stage_of(name)
+        acc = stage_acc.setdefault(stage, [0, 0])
+        acc[0] += k
+        acc[1] += n
+        per_layer.append({"name": _code(name), "stage": stage, "shape": "×".join(map(str, ticket.masks[name].shape)),
+                          "kept": _num(k), "total": _num(n), "density": _pct(k / n if n else 1.0)})
+    stages = [{"stage": s, "kept": _num(a[0]), "total": _num(a[1]), "sparsity": _pct(1 - a[0] / a[1] if a[1] else 0)}
+              for s, a in stage_acc.items()]
+    prov = ticket.provenance
+    rows = [{"key": _code(k), "value": _cell(v)} for k, v in _flatten(prov)]
+    results = [r for r in ticket.results if isinstance(r, dict)]
+    result_rows = []
+    for r in results:
+        metric = r.get("metric", "top1")
+        result_rows.append({"dataset": _cell(_pretty_dataset(str(r.get("dataset", "?")))),
+                            "split": _cell(r.get("split", "")), "metric": _cell(metric),
+                            "value": _fmt_result(r.get("value", ""), metric), "epochs": _cell(r.get("epochs", "")),
+                            "other": _result_details(r)})
+    if result_rows:
+        n = len(result_rows)
+        statement = (f"{n} evaluation{'s are' if n > 1 else ' is'} recorded in the ticket file, as written when "
+                     "the ticket was trained with its mask held fixed and evaluated (`ticket verify` or `ticket find`): "
+                     "these are the only results claimed for it.")
+    else:
+        statement = ("This ticket has not been retrained and evaluated (`ticket verify` records results in the "
+                     "file), so its accuracy is unknown: treat it as unverified.")
+    library = {"timm": "timm's", "torchvision": "torchvision's"}.get(spec.library, "ticketfmt's")
+    constructor = spec.to_json().get("constructor", {})
+    cls_name = str(constructor.get("class", spec.family)).rsplit(".", 1)[-1]
+    rewound = str(prov.get("rewind", "0")) not in ("0", "", "None") or (
+        isinstance(prov.get("source_provenance"), dict) and str(prov["source_provenance"].get("rewind", "0")) != "0")
+    title_bits = [spec.name] + ([_pretty_dataset(d) for d in _dataset_names(ticket)[:1]])
+    return {
+        "title": _text(f"{' '.join(title_bits)} lottery ticket, {_pct(ticket.sparsity)} sparse"),
+        "repo_id": repo_id or "USER/REPO",
+        "arch": {"id": _code(spec.id), "library": spec.library, "num_classes": spec.num_classes,
+                 "input": "×".join(map(str, spec.input_size)), "head_dense": spec.family in ("vgg", "cifar_vgg"),
+                 "builder": f"{library} {cls_name}"},
+        "file": {"format_version": ticket.metadata.get("format_version", FORMAT_VERSION),
+                 "encoding": ticket.encoding or "packed",
+                 "size": f"{file_size / 1e6:.2f} MB" if file_size else None,
+                 "sections": "initial (rewind) and trained" if ticket.trained is not None else "initial (rewind)",
+                 "has_trained": ticket.trained is not None},
+        "provenance": {"summary": _summary_of(prov), "mappings": _mappings(prov) if prov.get("method") == "elastic"
+                       else [], "rows": rows, "rewound": rewound},
+        "sparsity": {"overall_pct": _pct(ticket.sparsity), "kept": _num(kept), "total": _num(total),
+                     "layers": len(density), "stages": stages, "per_layer": per_layer},
+        "plot_path": plot_path,
+        "results": {"rows": result_rows, "statement": statement},
+        "citation_note": ("If you use this ticket, please cite the papers behind it: the Elastic Lottery Ticket "
+                          "Hypothesis (Chen et al., NeurIPS 2021), the Lottery Ticket Hypothesis (Frankle & Carbin, "
+                          "ICLR 2019) and rewinding (Frankle et al., ICML 2020)."),
+        "version": __version__,
+    }
+
+
+def render_card(ticket: Ticket, repo_id: str | None = None, base_model: str | None = None,
+                license: str | None = None, plot_path: str | None = "density.png",  # noqa: A002
+                template: str | None = None, file_size: int | None = None, **_ignored: Any) -> ModelCard:
+    """The model card of ``ticket`` as a ``huggingface_hub.ModelCard``.
+
+    Args:
+        repo_id: where the card will live (used in the loading snippets and as ``model_name``).
+        base_model: the Hub repo of the ticket this one was converted from (found in the
+            provenance when it records one).
+        license: the card's license (default: the provenance's ``license``, else apache-2.0).
+        plot_path: the density plot's path relative to the card (None: no image).
+        template: a Jinja template text instead of ``ticket_card.md``.
+        file_size: the ticket file's size in bytes, to show it.
+
+    Example:
+        >>> str(render_card(ticket)).startswith("---")  # doctest: +SKIP
+        True
+    """
+    from huggingface_hub import ModelCard
+
+    data = card_data(ticket, repo_id=repo_id, base_model=base_model, license=license)
+    context = card_context(ticket, repo_id=repo_id, plot_path=plot_path, file_size=file_size)
+    return ModelCard.from_template(data, template_str=template or template_text(), **context)
+
+
+def render_card_text(ticket: Ticket, **kwargs: Any) -> str:
+    """:func:`render_card` as the text of ``README.md``."""
+    return str(render_card(ticket, **kwargs))

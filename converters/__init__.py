@@ -1,0 +1,63 @@
+"""Elastic conversion of lottery tickets across depths (the Elastic Lottery Ticket Hypothesis).
+
+A ticket of one network becomes a ticket of a deeper (stretch) or shallower (squeeze)
+network of the same family by replicating or dropping whole units (residual blocks, or
+conv + BN layers for VGGs), mask and init together. Stem, classifier and unit 0 of every
+stage are copied one to one. See ``docs/CONVERT.md``.
+
+Pure ``Ticket -> Ticket`` functions: no model is built (shapes come from the meta device)
+and only the ticketfmt core is imported.
+
+Example:
+    >>> from ticketfmt import Ticket, build_model
+    >>> from converters import convert
+    >>> r20 = Ticket.from_model(build_model("cifar_resnet20", seed=0), "cifar_resnet20")
+    >>> r32 = convert(r20, "cifar_resnet32")  # interpolate: B0 B1 B1 B2 B2
+    >>> r32.arch, r32.provenance["mappings"][0]
+    ('cifar_resnet32', '0:0;1:1,2;2:3,4')
+    >>> convert(r20, "cifar_resnet32", mapping="0:0;1:1,3;2:2,4").provenance["strategy"]  # append, verbatim
+    'mapping'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from converters.base import (DEPTH_GAP_RATIO, FamilyConverter, Plan, apply_plan, plan_conversion, resolve_target,
+                             tensor_sha256)
+from converters.mapping import (DEFAULT_SQUEEZE, DEFAULT_STRETCH, SQUEEZE_STRATEGIES, STRATEGIES, STRETCH_STRATEGIES,
+                                format_mapping, format_stage, invert, parse_mapping, parse_stage)
+from converters.registry import get_converter, register, registered_families
+
+if TYPE_CHECKING:
+    from ticketfmt.ticket import Ticket
+    from ticketfmt.zoo import ArchSpec
+
+__all__ = ["convert", "plan_conversion", "apply_plan", "Plan", "resolve_target", "FamilyConverter", "register",
+           "get_converter", "registered_families", "parse_stage", "parse_mapping", "format_stage", "format_mapping",
+           "invert", "tensor_sha256", "STRATEGIES", "STRETCH_STRATEGIES", "SQUEEZE_STRATEGIES", "DEFAULT_STRETCH",
+           "DEFAULT_SQUEEZE", "DEPTH_GAP_RATIO"]
+
+
+def convert(ticket: Ticket, target: str | ArchSpec, strategy: str | None = None, mapping: str | None = None,
+            num_classes: int | None = None, permute_copies: int | None = None, *, classifier_seed: int = 0) -> Ticket:
+    """Convert ``ticket`` to the architecture ``target`` (an id such as ``resnet101`` or an ``ArchSpec``).
+
+    Args:
+        strategy: ``interpolate`` (default stretch), ``append``, ``first``, ``last`` when a stage
+            grows; ``spread`` (default squeeze), ``first``, ``last`` when it shrinks.
+        mapping: the reference code's mapping string instead of a strategy (``0:0;1:1,2;2:3,4``;
+            stages joined by ``|``).
+        num_classes: re-initialize the classifier for this many classes (seeded by
+            ``classifier_seed``; its mask, if it has one, is dense). Without it the target keeps
+            the source's classes.
+        permute_copies: a seed: shuffle the masks of replicated copies within each tensor (the
+            paper's "interpolation, random" control); init values move with their mask positions.
+
+    The result has no trained weights (``provenance["trained_dropped"]`` says whether the source
+    had some), no results, and a provenance recording the source and the mapping. Raises
+    :class:`ticketfmt.errors.ConversionError` before any tensor is copied when the conversion is
+    impossible or the mapping invalid.
+    """
+    plan = plan_conversion(ticket, target, strategy=strategy, mapping=mapping, num_classes=num_classes)
+    return apply_plan(ticket, plan, permute_copies=permute_copies, classifier_seed=classifier_seed)

@@ -22,11 +22,18 @@ _EXPORTS = {
     "ArchSpec": "ticketfmt.zoo",
     "read_header": "ticketfmt.spec",
     "prune": "ticketfmt.pruning",
+    "apply_masks": "ticketfmt.interop",
 }
+
+# Importing these modules completes an export: ticketfmt.hub installs the model card and the push
+# policy on the core Ticket (the core never imports the layers above it, see .importlinter), so
+# `from ticketfmt import Ticket` gives the one Ticket class with its full Hub integration.
+_COMPLETE = {"Ticket": ("ticketfmt.hub",)}
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from ticketfmt.interop import apply_masks
     from ticketfmt.pruning import prune
     from ticketfmt.spec import read_header
     from ticketfmt.ticket import Ticket
@@ -38,4 +45,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'ticketfmt' has no attribute {name!r}")
     import importlib
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    for extra in _COMPLETE.get(name, ()):
+        importlib.import_module(extra)
+    return value

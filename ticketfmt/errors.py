@@ -21,6 +21,11 @@ __all__ = [
     "DataError",
     "OutputExistsError",
     "HubError",
+    "HubAuthError",
+    "HubNotFoundError",
+    "HubOfflineError",
+    "NotATicketRepoError",
+    "UnverifiedTicketError",
 ]
 
 
@@ -98,3 +103,35 @@ class OutputExistsError(TicketError, FileExistsError):
 
 class HubError(TicketError, OSError):
     """A Hub operation failed (authentication, missing repo or file, offline, not a ticket)."""
+
+
+class _HubRepoError(HubError):
+    """A Hub error about one repo (and maybe one file and revision): ``repo_id``, ``filename``, ``revision``."""
+
+    def __init__(self, message: str, *, fix: str | None = None, path: str | Path | None = None,
+                 repo_id: str | None = None, filename: str | None = None, revision: str | None = None) -> None:
+        self.repo_id, self.filename, self.revision = repo_id, filename, revision
+        super().__init__(message, fix=fix, path=path)
+
+    def __str__(self) -> str:  # OSError would format errno/strerror because `filename` is set
+        return Exception.__str__(self)
+
+
+class HubAuthError(_HubRepoError, PermissionError):
+    """No token, a token the Hub rejects, or a token without the rights the operation needs."""
+
+
+class HubNotFoundError(_HubRepoError, FileNotFoundError):
+    """The repo, the revision or the file does not exist (or is private to others)."""
+
+
+class HubOfflineError(_HubRepoError, ConnectionError):
+    """The Hub cannot be reached (``HF_HUB_OFFLINE=1`` or no network) and the cache lacks the files."""
+
+
+class NotATicketRepoError(_HubRepoError, ValueError):
+    """The repo (or folder) holds no ticket: no ``ticket.safetensors``, only pickles, or not a ticket file."""
+
+
+class UnverifiedTicketError(TicketError, ValueError):
+    """A ticket without a recorded evaluation result was about to be published."""

@@ -94,14 +94,23 @@ def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitud
     Example:
         >>> t = prune(ticket, 0.9, method="random", seed=1)  # doctest: +SKIP
     """
+    if method not in PRUNERS:
+        import ticketfmt.pai  # noqa: F401  (registers snip, grasp, synflow)
     scorer = PRUNERS.get(method)
     if scorer is None:
         raise TicketError(f"unknown pruning method {method!r}", fix=f"use one of {', '.join(sorted(PRUNERS))}")
     total = sum(m.numel() for m in ticket.masks.values())
     current = sum(int(m.sum()) for m in ticket.masks.values())
+    counts = layer_counts_like(ticket, like) if like is not None else None
+    if counts is not None:
+        kwargs.setdefault("target_sparsity", 1.0 - sum(counts.values()) / total)
+    elif sparsity is not None:
+        kwargs.setdefault("target_sparsity", sparsity)
+    if counts is None and (sparsity is None or not 0.0 <= sparsity < 1.0):
+        raise TicketError(f"sparsity must be in [0, 1), got {sparsity}", fix="pass --sparsity 0.9 for 90%")
     scores = scorer(ticket, seed=seed, **kwargs)
     if like is not None:
-        counts = layer_counts_like(ticket, like)
+        assert counts is not None
         masks = {}
         for k, m in ticket.masks.items():
             alive = int(m.sum())

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from huggingface_hub import ModelHubMixin
 from torch import nn
 
-from ticketfmt.errors import MaskError, TicketError, TicketFormatError, UnknownArchError
+from ticketfmt.errors import HubError, HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
 from ticketfmt.io import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.spec import ENCODINGS
 from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json, state_dict_shapes
 
-__all__ = ["Ticket"]
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+__all__ = ["Ticket", "HUB_TAGS"]
 
 WEIGHTS = ("init", "trained")
+HUB_TAGS = ("lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket")
+"""Tags of every ticket repo on the Hub (the card adds the architecture and the datasets)."""
 
 
-class Ticket:
+class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipeline_tag="image-classification"):
     """A lottery ticket: masks over the prunable weights, the weights to start from, and what is known about it.
 
     ``init`` is the whole state dict at the rewind point (BatchNorm buffers included) and
@@ -36,7 +43,22 @@ class Ticket:
         >>> ticket.save("r20.ticket")  # doctest: +SKIP
         >>> Ticket.load("r20.ticket").arch  # doctest: +SKIP
         'cifar_resnet20'
+
+    On the Hugging Face Hub (through ``huggingface_hub.ModelHubMixin``):
+
+        >>> ticket = Ticket.from_pretrained("user/cifar_resnet56-cifar10-ticket")  # doctest: +SKIP
+        >>> model = ticket.build_model()  # doctest: +SKIP
+        >>> ticket.push_to_hub("user/cifar_resnet56-cifar10-ticket")  # doctest: +SKIP
+
+    ``save_pretrained`` / ``from_pretrained`` live in the core (:mod:`ticketfmt.pretrained`);
+    the model card and the push policy (refuse unverified tickets, keep an existing README)
+    belong to the Hub layer, :mod:`ticketfmt.hub`, which installs them here when imported
+    (``from ticketfmt import Ticket`` does it). The core never imports the layers above it.
     """
+
+    # Installed by ticketfmt.hub (see install_hub_integration); None until then.
+    _card_renderer: ClassVar[Callable[..., ModelCard] | None] = None
+    _hub_push: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor], init: Mapping[str, torch.Tensor],
                  trained: Mapping[str, torch.Tensor] | None = None, provenance: Mapping[str, Any] | None = None,
@@ -50,6 +72,8 @@ class Ticket:
         self.path: str | None = None
         self.file_sha256: str | None = None
         self.encoding: str | None = None
+        self.hub_repo_id: str | None = None  # set by from_pretrained: where the ticket came from
+        self.hub_revision: str | None = None  # and the commit it was read at
         self._validate()
         for weights in (self.init, self.trained):
             if weights is None:
@@ -94,7 +118,8 @@ class Ticket:
                 if tuple(v.shape) != shapes[k]:
                     raise MaskError(f"{section} tensor {k!r} has shape {list(v.shape)} but {arch} expects "
                                     f"{list(shapes[k])}", tensor=k, fix="check the architecture id and num_classes")
-                if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                # A finite sum proves every value finite (fast); only a non-finite sum needs the exact test.
+                if v.is_floating_point() and not (bool(torch.isfinite(v.sum())) or bool(torch.isfinite(v).all())):
                     raise MaskError(f"{section} tensor {k!r} holds NaN or infinite values", tensor=k,
                                     fix="start from finite weights")
 
@@ -124,6 +149,12 @@ class Ticket:
     def stage_sparsity(self) -> dict[str, float]:
         """Sparsity per stage (``stem``, ``stage1``.., ``head``) over the prunable weights."""
         return stage_sparsity(self.spec, self.layer_density())
+
+    @property
+    def verified(self) -> bool:
+        """Whether an evaluation result is recorded (``ticket verify`` adds one); ``push`` wants one."""
+        from ticketfmt.pretrained import is_verified
+        return is_verified(self.results)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -276,6 +307,106 @@ class Ticket:
             raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
         ticket.path, ticket.file_sha256, ticket.encoding = p, file_sha, header.encoding
         return ticket
+
+
+    # -- the Hugging Face Hub (huggingface_hub.ModelHubMixin) --------------------------------------
+    @classmethod
+    def install_hub_integration(cls, *, render_card: Callable[..., ModelCard] | None = None,
+                                push: Callable[..., Any] | None = None) -> None:
+        """Called by :mod:`ticketfmt.hub`: the card renderer and the push implementation of the layer above."""
+        if render_card is not None:
+            cls._card_renderer = render_card
+        if push is not None:
+            cls._hub_push = push
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """``ticket.safetensors`` (the original bytes when unchanged), ``config.json`` and ``density.png``."""
+        from ticketfmt.pretrained import save_folder
+        save_folder(self, save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, force_download: bool = False,
+                        token: str | bool | None = None, cache_dir: str | Path | None = None,
+                        local_files_only: bool = False, revision: str | None = None, **model_kwargs: Any) -> Ticket:
+        """A ticket from a Hub repo (``user/name``, at ``revision``), a folder of ``save_pretrained`` or a file.
+
+        Downloads only ``ticket.safetensors`` and ``config.json`` through ``hf_hub_download`` (the
+        standard cache; ``HF_HUB_OFFLINE=1`` reads from it). Hub failures raise one-line
+        :class:`~ticketfmt.errors.HubError` s; a repo without a ticket (or with only pickles)
+        raises :class:`~ticketfmt.errors.NotATicketRepoError`. ``verify=False`` skips the checksum.
+
+        The ticket file is the whole truth: ``config.json`` is fetched for the Hub's download
+        count and otherwise ignored (unlike the mixin's default, which would turn its keys into
+        constructor arguments), so a damaged or hostile config cannot break loading.
+
+        Example:
+            >>> ticket = Ticket.from_pretrained("user/cifar_resnet56-cifar10-ticket", revision="v1")  # doctest: +SKIP
+        """
+        from ticketfmt.pretrained import hub_errors
+
+        source = str(pretrained_model_name_or_path)
+        if os.path.isfile(source):
+            return cls.load(source, verify=bool(model_kwargs.get("verify", True)))
+        if not os.path.isdir(source) and (isinstance(pretrained_model_name_or_path, Path) or source.count("/") > 1
+                                          or source.startswith((".", "/", "~"))
+                                          or source.endswith((".ticket", ".safetensors"))):
+            raise HubNotFoundError(f"{source}: no such file or folder",
+                                   fix="give a Hub repo id (USER/NAME), a folder written by save_pretrained or a "
+                                       ".ticket file")
+        with hub_errors(repo_id=source, revision=revision, token=token):
+            return cls._from_pretrained(model_id=source, revision=revision, cache_dir=cache_dir,
+                                        force_download=force_download, local_files_only=local_files_only,
+                                        token=token, **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
+                         force_download: bool, local_files_only: bool, token: str | bool | None, verify: bool = True,
+                         **model_kwargs: Any) -> Ticket:
+        from ticketfmt.pretrained import commit_of, download_config, download_ticket, load_folder, load_ticket_file
+
+        # Constructor arguments (e.g. num_classes from a config.json) are ignored: the ticket file is
+        # authoritative; anything else is a caller's typo.
+        unknown = sorted(set(model_kwargs) - set(cls._hub_mixin_init_parameters))
+        if unknown:
+            raise TypeError(f"Ticket.from_pretrained() got unexpected keyword argument(s) {unknown}")
+        if os.path.isdir(model_id):
+            return load_folder(model_id, verify=verify)
+        path = download_ticket(model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                               local_files_only=local_files_only, token=token)
+        ticket = load_ticket_file(path, f"repo {model_id}", verify=verify, repo_id=model_id, revision=revision)
+        download_config(model_id, revision=commit_of(path) or revision, cache_dir=cache_dir,
+                        local_files_only=local_files_only, token=token)
+        ticket.hub_repo_id, ticket.hub_revision = model_id, commit_of(path)
+        return ticket
+
+    def push_to_hub(self, repo_id: str, *, config: Any = None, commit_message: str | None = None,
+                    private: bool | None = None, token: str | None = None, branch: str | None = None,
+                    create_pr: bool | None = None, model_card_kwargs: dict[str, Any] | None = None,
+                    allow_unverified: bool = False, card: str = "keep") -> str:
+        """Publish the ticket in one commit; returns the commit URL. See :func:`ticketfmt.hub.push`.
+
+        Refuses a ticket with no recorded result unless ``allow_unverified``; an existing
+        ``README.md`` in the repo is kept unless ``card="overwrite"``. ``config`` is ignored:
+        ``config.json`` is derived from the ticket.
+
+        Example:
+            >>> ticket.push_to_hub("user/cifar_resnet56-cifar10-ticket", private=True)  # doctest: +SKIP
+        """
+        push = type(self)._hub_push
+        if push is None:
+            raise HubError("the Hub layer (ticketfmt.hub) is not loaded",
+                           fix="import ticketfmt.hub first (`from ticketfmt import Ticket` does it)")
+        result = push(self, repo_id, private=private, revision=branch, create_pr=bool(create_pr),
+                      allow_unverified=allow_unverified, card=card, token=token, commit_message=commit_message,
+                      card_kwargs=model_card_kwargs)
+        return str(result.commit_url)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The model card: the full ticket card once :mod:`ticketfmt.hub` is loaded, the mixin's default before."""
+        renderer = type(self)._card_renderer
+        if renderer is None:
+            return super().generate_model_card(*args, **kwargs)
+        return renderer(self, **kwargs)
 
 
 def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:

@@ -9,7 +9,7 @@ from ticketfmt.cli.app import app, main
 __all__ = ["app", "main", "load_commands"]
 
 # Command modules, imported when the CLI starts (each is a thin layer over the library).
-COMMAND_MODULES = ["ticketfmt.cli.core"]
+COMMAND_MODULES = ["ticketfmt.cli.core", "ticketfmt.cli.convert", "ticketfmt.cli.train", "ticketfmt.cli.hub"]
 
 
 def load_commands() -> None:

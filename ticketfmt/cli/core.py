@@ -53,16 +53,24 @@ def prune(
     file: Annotated[Path, typer.Argument(help="The ticket to prune.")],
     output: Output,
     sparsity: Annotated[Optional[float], typer.Option(help="Target fraction of prunable weights removed, e.g. 0.9.")] = None,
-    method: Annotated[str, typer.Option(help="Pruning method (magnitude, random, ...).")] = "magnitude",
+    method: Annotated[str, typer.Option(help="Pruning method: magnitude, random, snip, grasp, synflow.")] = "magnitude",
     like: Annotated[Optional[Path], typer.Option(help="Match this ticket's per-layer densities (a baseline).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for random methods.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for random methods and the data order.")] = 0,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Training data for snip and grasp "
+                                                                     "(cifar10, cifar10-jpeg, imagenet, ...).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the dataset lives.")] = None,
+    batches: Annotated[int, typer.Option("--batches", help="Training batches (of 128) snip and grasp score "
+                                                           "with.")] = 1,
     encoding: Encoding = "packed",
     force: Force = False,
 ) -> None:
     """Prune a ticket once, globally, to an exact sparsity (or to another ticket's per-layer densities).
 
-    Example: ticket prune r20.ticket --sparsity 0.9 --method magnitude -o r20-90.ticket
+    snip and grasp score with --batches training batches of --dataset; synflow needs no data.
+
+    Example: ticket prune r56.ticket --method snip --like r56-imp.ticket --dataset cifar10 -o r56-snip.ticket
     """
+    from ticketfmt.pai import DATA_METHODS
     from ticketfmt.pruning import PRUNERS, prune as prune_ticket
     from ticketfmt.ticket import Ticket
 
@@ -73,10 +81,27 @@ def prune(
         raise typer.BadParameter("give exactly one of --sparsity and --like", param_hint="--sparsity/--like")
     if sparsity is not None and not 0.0 <= sparsity < 1.0:
         raise typer.BadParameter(f"{sparsity} is not in [0, 1)", param_hint="--sparsity")
+    if batches < 1:
+        raise typer.BadParameter(f"{batches} is not a positive number of batches", param_hint="--batches")
+    if method in DATA_METHODS and dataset is None:
+        raise typer.BadParameter(f"{method} scores with training data: pass --dataset", param_hint="--dataset")
+    if dataset is not None:
+        from ticketfmt.data import get_spec
+        get_spec(dataset)
     check_output(output, force)
     ticket = Ticket.load(file)
     other = Ticket.load(like) if like is not None else None
-    result = prune_ticket(ticket, sparsity, method, like=other, seed=seed)
+    kwargs: dict[str, Any] = {}
+    if method in DATA_METHODS:
+        from ticketfmt.pai import data_batches
+        assert dataset is not None
+        kwargs = {"data": data_batches(dataset, batches, data_dir=data_dir, seed=seed), "batches": batches}
+    result = prune_ticket(ticket, sparsity, method, like=other, seed=seed, **kwargs)
+    if dataset is not None and method in DATA_METHODS:
+        history = list(result.provenance.get("pruning", []))
+        if history:
+            history[-1] = {**history[-1], "dataset": dataset, "batches": batches, "batch_size": 128}
+            result = result.replace(provenance={**result.provenance, "pruning": history})
     result.save(output, encoding=encoding)
     err.print(f"wrote {output}: {ticket.arch} {ticket.sparsity:.2%} -> {result.sparsity:.2%} sparse ({method})")
 

@@ -1,0 +1,468 @@
+"""Hub sharing: push, pull, from_pretrained, cards, errors, apply_masks and open_lth import.
+
+Every Hub test drives the unmodified huggingface_hub client over real sockets against
+tests/hubserver.py's FakeHub (no mocking of huggingface_hub functions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+import huggingface_hub
+from huggingface_hub import ModelCard
+
+from ticketfmt import Ticket, apply_masks, build_model, prune
+from ticketfmt.errors import HubAuthError, HubNotFoundError, HubOfflineError, NotATicketRepoError, \
+    UnverifiedTicketError
+
+try:
+    from tests.hubserver import FakeHub
+except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
+    from hubserver import FakeHub  # type: ignore[no-redef]
+
+# huggingface_hub uploads LFS content with httpx2's deprecated `data=<file>`.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
+RESULT = {"dataset": "cifar10", "split": "test", "metric": "top1", "value": 0.9123, "epochs": 160}
+IMP = {"method": "imp", "level": 3, "rate": 0.2, "rewind": "1000it", "dataset": "cifar10",
+       "recipe": {"name": "cifar_resnet", "lr": 0.1}, "seed": 0}
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    with FakeHub() as fake:
+        fake.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache")
+        yield fake
+        assert fake.errors == []
+
+
+@pytest.fixture(scope="module")
+def base_ticket() -> Ticket:
+    ticket = Ticket.from_model(build_model("cifar_resnet8", seed=0), "cifar_resnet8", provenance=IMP)
+    return prune(ticket, 0.5, method="magnitude")
+
+
+@pytest.fixture
+def verified(base_ticket: Ticket, tmp_path: Path) -> Path:
+    path = tmp_path / "r8.ticket"
+    base_ticket.replace(results=[RESULT]).save(path)
+    return path
+
+
+@pytest.fixture
+def unverified(base_ticket: Ticket, tmp_path: Path) -> Path:
+    path = tmp_path / "r8-unverified.ticket"
+    base_ticket.save(path)
+    return path
+
+
+def one_line_error(res, *needles: str, token: str | None = None) -> None:
+    """Exit 2, exactly one line on stderr starting with 'error:', holding every needle, never the token."""
+    assert res.code == 2, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in res.stderr
+    if token:
+        assert token not in res.stderr and token not in res.stdout
+
+
+def resolved(hub: FakeHub) -> set[str]:
+    """The files the client asked for (HEAD or GET .../resolve/<rev>/<file>)."""
+    return {path.split("/resolve/", 1)[1].split("/", 1)[1] for method, path in hub.requests if "/resolve/" in path}
+
+
+# -- push and pull ----------------------------------------------------------------------------------------
+def test_push_then_pull_is_byte_identical_and_a_repush_uploads_nothing(hub: FakeHub, cli, verified: Path,
+                                                                      tmp_path: Path) -> None:
+    res = cli("push", verified, "org/r8-ticket")
+    assert res.code == 0, res.stderr
+    assert res.stdout.strip().startswith(f"{hub.endpoint}/org/r8-ticket/commit/")
+    files = hub.files("org/r8-ticket")
+    assert set(files) == {".gitattributes", "ticket.safetensors", "config.json", "density.png", "README.md"}
+    assert files["ticket.safetensors"] == verified.read_bytes()
+    assert hub.is_lfs("org/r8-ticket", "ticket.safetensors")  # the ticket takes the LFS path
+    assert files["density.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert hub.stats["commits"] == 1  # one commit for all four files
+    assert hub.stats["lfs_uploads"] == 2 and hub.stats["regular_uploads"] == 2
+    assert hub.token not in res.stdout + res.stderr
+
+    before = dict(hub.stats)
+    again = cli("push", verified, "org/r8-ticket")
+    assert again.code == 0, again.stderr
+    assert "up to date" in again.stderr and "warning" not in again.stderr  # the same card is not "kept"
+    for key in ("commits", "lfs_uploads", "regular_uploads", "lfs_bytes"):
+        assert hub.stats[key] == before.get(key, 0), key  # nothing uploaded, no commit
+
+    hub.requests.clear()
+    out = tmp_path / "pulled.ticket"
+    res = cli("pull", "org/r8-ticket", "-o", out)
+    assert res.code == 0, res.stderr
+    assert out.read_bytes() == verified.read_bytes()
+    assert resolved(hub) == {"ticket.safetensors"}  # only the expected file is fetched
+    one_line_error(cli("pull", "org/r8-ticket", "-o", out), "already exists", "--force")
+    assert cli("pull", "org/r8-ticket", "-o", out, "--force").code == 0
+
+
+def test_revision_pinning_branch_and_pr(hub: FakeHub, cli, verified: Path, base_ticket: Ticket,
+                                        tmp_path: Path) -> None:
+    assert cli("push", verified, "org/r8").code == 0
+    first = hub.head("org/r8")
+    v2 = tmp_path / "v2.ticket"
+    prune(base_ticket, 0.8).replace(results=[RESULT]).save(v2)
+    assert cli("push", v2, "org/r8").code == 0
+    old = tmp_path / "old.ticket"
+    assert cli("pull", "org/r8", "-o", old, "--revision", first).code == 0
+    assert old.read_bytes() == verified.read_bytes()
+    assert Ticket.from_pretrained("org/r8", revision=first).sparsity == pytest.approx(0.5, abs=1e-4)
+    assert Ticket.from_pretrained("org/r8").sparsity == pytest.approx(0.8, abs=1e-4)
+
+    assert cli("push", verified, "org/r8", "--revision", "dev").code == 0
+    assert hub.files("org/r8", "dev")["ticket.safetensors"] == verified.read_bytes()
+    assert hub.files("org/r8")["ticket.safetensors"] == v2.read_bytes()
+    res = cli("push", verified, "org/r8", "--create-pr")
+    assert res.code == 0 and res.stdout.strip().endswith("/discussions/1"), res.stderr
+    assert hub.files("org/r8", "refs/pr/1")["ticket.safetensors"] == verified.read_bytes()
+    assert hub.files("org/r8")["ticket.safetensors"] == v2.read_bytes()
+
+
+def test_offline_mode_reads_from_the_cache(hub: FakeHub, cli, verified: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("push", verified, "org/r8").code == 0
+    assert cli("pull", "org/r8", "-o", tmp_path / "online.ticket").code == 0
+    Ticket.from_pretrained("org/r8")  # caches config.json too
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    hub.requests.clear()
+    res = cli("pull", "org/r8", "-o", tmp_path / "offline.ticket")
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "offline.ticket").read_bytes() == verified.read_bytes()
+    assert Ticket.from_pretrained("org/r8").masks.keys() == Ticket.load(verified).masks.keys()
+    assert hub.requests == []  # not one request
+    # Offline and never downloaded: one line with the fix.
+    one_line_error(cli("pull", "org/other", "-o", tmp_path / "x.ticket"), "HF_HUB_OFFLINE", "not in the cache")
+    with pytest.raises(HubOfflineError):
+        Ticket.from_pretrained("org/other")
+    one_line_error(cli("push", verified, "org/r8"), "offline", "HF_HUB_OFFLINE")
+
+
+# -- from_pretrained / save_pretrained / push_to_hub ---------------------------------------------------------
+def test_from_pretrained_repo_and_folder_then_build_model(hub: FakeHub, verified: Path, tmp_path: Path) -> None:
+    from ticketfmt.hub import push
+
+    result = push(verified, "org/r8")
+    assert result.changed and result.readme == "written"
+    hub.requests.clear()
+    ticket = Ticket.from_pretrained("org/r8")
+    assert resolved(hub) <= {"ticket.safetensors", "config.json"}
+    original = Ticket.load(verified)
+    assert all(torch.equal(ticket.masks[k], original.masks[k]) for k in original.masks)
+    assert ticket.results == [RESULT] and ticket.provenance["level"] == 3
+    assert ticket.hub_repo_id == "org/r8" and ticket.hub_revision == hub.head("org/r8")
+    model = ticket.build_model()
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+    folder = tmp_path / "saved"
+    ticket.save_pretrained(folder)
+    assert {p.name for p in folder.iterdir()} == {"ticket.safetensors", "config.json", "density.png", "README.md"}
+    assert (folder / "ticket.safetensors").read_bytes() == verified.read_bytes()  # unchanged: same bytes
+    local = Ticket.from_pretrained(folder)
+    assert local.sparsity == ticket.sparsity
+    assert local.build_model()(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    assert Ticket.from_pretrained(verified).results == [RESULT]  # a plain file works too
+    # The ticket file is the truth: a damaged (or hostile) config.json does not matter.
+    hub.put_files("org/odd-config", {"ticket.safetensors": verified.read_bytes(), "config.json": b"[1, 2"})
+    assert Ticket.from_pretrained("org/odd-config").sparsity == ticket.sparsity
+    # A modified ticket is saved afresh.
+    changed = ticket.replace(results=[])
+    changed.save_pretrained(tmp_path / "changed")
+    assert Ticket.load(tmp_path / "changed" / "ticket.safetensors").results == []
+
+
+def test_push_to_hub_method_and_refusal_of_unverified(hub: FakeHub, base_ticket: Ticket) -> None:
+    with pytest.raises(UnverifiedTicketError, match="--allow-unverified"):
+        base_ticket.push_to_hub("org/fresh")
+    assert hub.stats["commits"] == 0
+    url = base_ticket.push_to_hub("org/fresh", allow_unverified=True)
+    assert url.startswith(f"{hub.endpoint}/org/fresh/commit/")
+    card = hub.files("org/fresh")["README.md"].decode()
+    assert "No results recorded" in card and "model-index" not in card
+    back = Ticket.from_pretrained("org/fresh")
+    assert back.sparsity == pytest.approx(base_ticket.sparsity)
+
+
+def test_push_refuses_unverified_unless_allowed(hub: FakeHub, cli, unverified: Path) -> None:
+    one_line_error(cli("push", unverified, "org/u"), "no recorded evaluation result", "--allow-unverified")
+    assert hub.stats["commits"] == 0 and "POST" not in {m for m, _ in hub.requests}
+    res = cli("push", unverified, "org/u", "--allow-unverified")
+    assert res.code == 0, res.stderr
+    assert b"No results recorded" in hub.files("org/u")["README.md"]
+
+
+def test_existing_readme_is_kept_unless_card_overwrite(hub: FakeHub, cli, verified: Path) -> None:
+    hub.put_files("org/r8", {"README.md": b"# My own card\n"})
+    res = cli("push", verified, "org/r8")
+    assert res.code == 0, res.stderr
+    assert "kept" in res.stderr and "--card overwrite" in res.stderr
+    files = hub.files("org/r8")
+    assert files["README.md"] == b"# My own card\n" and "ticket.safetensors" in files
+    res = cli("push", verified, "org/r8", "--card", "overwrite")
+    assert res.code == 0, res.stderr
+    card = ModelCard(hub.files("org/r8")["README.md"].decode())
+    assert card.data.library_name == "ticketfmt"
+    assert cli("push", verified, "org/r8", "--card", "replace").code == 2
+
+
+def test_config_json_is_timm_compatible(hub: FakeHub, cli, verified: Path) -> None:
+    assert cli("push", verified, "org/r8").code == 0
+    config = json.loads(hub.files("org/r8")["config.json"])
+    assert config["architecture"] == "cifar_resnet8" and config["num_classes"] == 10
+    assert config["input_size"] == [3, 32, 32] and config["library_name"] == "ticketfmt"
+    meta = config["ticketfmt"]
+    assert meta["sha256"] == hashlib.sha256(verified.read_bytes()).hexdigest()
+    assert meta["arch"]["id"] == "cifar_resnet8" and meta["verified"] is True
+    assert meta["sparsity"] == pytest.approx(0.5, abs=1e-4) and meta["provenance"]["method"] == "imp"
+
+
+# -- errors ----------------------------------------------------------------------------------------------
+def test_bad_token_missing_token_and_the_token_never_shows(hub: FakeHub, cli, verified: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "hf_SuperSecretToken0123456789"
+    res = cli("push", verified, "org/r8", "--token", secret)
+    one_line_error(res, "rejected the token", "hf auth login", token=secret)
+    assert hub.stats["commits"] == 0
+    monkeypatch.setenv("HF_TOKEN", secret)
+    one_line_error(cli("push", verified, "org/r8"), "rejected the token", token=secret)
+    hub.put_files("org/public", {"x.txt": b"x"})
+    one_line_error(cli("pull", "org/public", "-o", tmp_path / "p.ticket"), "rejected the token", token=secret)
+    with pytest.raises(HubAuthError) as err:
+        Ticket.from_pretrained("org/public")
+    assert secret not in str(err.value)
+
+    hub.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache", token=False)
+    one_line_error(cli("push", verified, "org/r8"), "needs a Hub token", "hf auth login")
+    assert hub.stats["commits"] == 0
+    hub.put_files("org/private", {"ticket.safetensors": verified.read_bytes()}, private=True)
+    one_line_error(cli("pull", "org/private", "-o", tmp_path / "p.ticket"), "not found", "log in")
+
+
+def test_repo_revision_and_file_not_found(hub: FakeHub, cli, verified: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.ticket"
+    one_line_error(cli("pull", "org/missing", "-o", out), "repo org/missing not found", "check the repo id",
+                   token=hub.token)
+    with pytest.raises(HubNotFoundError):
+        Ticket.from_pretrained("org/missing")
+    hub.put_files("org/r8", {"ticket.safetensors": verified.read_bytes()})
+    one_line_error(cli("pull", "org/r8", "-o", out, "--revision", "nope"), "revision 'nope' not found", "--revision")
+    one_line_error(cli("pull", "not/a/repo", "-o", out), "not a valid repo id")
+    with pytest.raises(HubNotFoundError, match="no such file or folder"):
+        Ticket.from_pretrained(tmp_path / "no-such-folder")
+    assert not out.exists()
+
+
+def test_repos_that_are_not_tickets(hub: FakeHub, cli, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    out = tmp_path / "x.ticket"
+    hub.put_files("org/config-only", {"config.json": b"{}"})
+    one_line_error(cli("pull", "org/config-only", "-o", out), "not a ticket repo", "no ticket.safetensors",
+                   "config.json")
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(4, 4)}, str(plain))
+    hub.put_files("org/plain", {"ticket.safetensors": plain.read_bytes()})
+    one_line_error(cli("pull", "org/plain", "-o", out), "is not a ticket file")
+    with pytest.raises(NotATicketRepoError):
+        Ticket.from_pretrained("org/plain")
+    hub.put_files("org/pickles", {"pytorch_model.bin": b"\x80\x04pickle", "config.json": b"{}"})
+    hub.requests.clear()
+    one_line_error(cli("pull", "org/pickles", "-o", out), "only pickle weights", "pytorch_model.bin",
+                   "never loads pickles")
+    assert "pytorch_model.bin" not in resolved(hub)  # refused, never downloaded
+    with pytest.raises(NotATicketRepoError, match="pickle"):
+        Ticket.from_pretrained("org/pickles")
+    folder = tmp_path / "pt-folder"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"\x80\x04")
+    with pytest.raises(NotATicketRepoError, match="pickle"):
+        Ticket.from_pretrained(folder)
+    assert not out.exists()
+
+
+# -- cards ------------------------------------------------------------------------------------------------
+def test_card_with_results_has_a_model_index(cli, verified: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "card" / "README.md"
+    res = cli("card", verified, "-o", readme, "--repo-id", "user/r8-ticket")
+    assert res.code == 0, res.stderr
+    assert (readme.parent / "density.png").exists()
+    text = readme.read_text()
+    card = ModelCard(text)
+    data = card.data
+    assert data.library_name == "ticketfmt" and data.license == "apache-2.0"
+    assert {"lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket", "cifar_resnet8", "cifar10"} <= set(
+        data.tags)
+    assert data.datasets == ["uoft-cs/cifar10"] and data.metrics == ["accuracy"]
+    (ev,) = data.eval_results
+    assert ev.metric_value == pytest.approx(0.9123) and ev.dataset_split == "test" and ev.metric_type == "accuracy"
+    for needle in ("## Provenance", "level **3**", "`1000it`", "## Sparsity", "50.00%", "| stage1 |",
+                   "`layer3.0.conv2.weight`", "(density.png)", "1 evaluation is recorded",
+                   'Ticket.from_pretrained("user/r8-ticket")', "safe_open", "Elastic Lottery Ticket Hypothesis",
+                   "Linear Mode Connectivity", "Finding Sparse, Trainable Neural Networks"):
+        assert needle in text, needle
+    assert "No results recorded" not in text
+    one_line_error(cli("card", verified, "-o", readme), "already exists")
+    res = cli("card", verified)  # to stdout
+    assert res.code == 0 and res.stdout.startswith("---\n")
+
+
+def test_card_without_results_and_of_a_converted_ticket(base_ticket: Ticket) -> None:
+    from cards import render_card
+
+    card = render_card(base_ticket)
+    assert "No results recorded" in card.text and card.data.eval_results is None
+    converted = Ticket.from_model(build_model("cifar_resnet20", seed=1), "cifar_resnet20", provenance={
+        "method": "elastic", "direction": "stretch", "strategy": "interpolate",
+        "source": {"arch": "cifar_resnet8", "sha256": "ab" * 32, "sparsity": 0.5, "path": "r8.ticket",
+                   "repo_id": "alice/r8-ticket"},
+        "mappings": ["0:0,1,2", "0:0,1,2", "0:0;0:1,2"], "source_provenance": IMP,
+        "evil": "a|b\n<script>`x`</script>", "nested": {"deep": [1, 2]}})
+    card = render_card(converted, repo_id="bob/r20-ticket")
+    text = str(card)
+    assert card.data.base_model == "alice/r8-ticket"
+    assert "Elastic Ticket Transformation" in text and "`interpolate`" in text and "| stage3 | `0:0;0:1,2` |" in text
+    assert "The source ticket: found by **iterative magnitude pruning**" in text
+    assert "<script>" not in text and "a\\|b" in text and "`nested.deep`" in text
+
+
+# -- interop ----------------------------------------------------------------------------------------------
+def test_apply_masks_with_torch_prune(base_ticket: Ticket) -> None:
+    from torch.nn.utils import prune as torch_prune
+
+    model = apply_masks(base_ticket.build_model(), base_ticket)
+    assert torch_prune.is_pruned(model)
+    conv = model.layer2[0].conv1
+    assert torch.equal(conv.weight_mask.bool(), base_ticket.masks["layer2.0.conv1.weight"])
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(torch.randn(4, 3, 32, 32)).sum().backward()
+    opt.step()
+    for name, mask in base_ticket.masks.items():
+        module = model.get_submodule(name.rsplit(".", 1)[0])
+        assert bool((module.weight[~mask] == 0).all()), name  # pruned weights stay zero after a step
+    fresh = apply_masks(build_model("cifar_resnet8", seed=5), base_ticket)
+    assert bool((fresh.fc.weight[~base_ticket.masks["fc.weight"]] == 0).all())
+    torch_prune.remove(fresh.fc, "weight")
+    assert not hasattr(fresh.fc, "weight_mask")
+    from ticketfmt.errors import MaskError
+    with pytest.raises(MaskError, match="already has a pruning mask"):
+        apply_masks(model, base_ticket)
+    with pytest.raises(MaskError, match="has shape"):
+        apply_masks(build_model("cifar_resnet8", num_classes=100), base_ticket)
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.Linear(4, 4))
+    other.conv1 = torch.nn.Conv2d(3, 16, 3, bias=False)  # matches the first mask, not the others
+    with pytest.raises(MaskError, match="has no parameter"):
+        apply_masks(other, base_ticket)
+    assert not torch_prune.is_pruned(other)  # all or nothing
+
+
+def _open_lth_names(spec_id: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our CIFAR ResNet names -> open_lth's (written independently of the importer's map)."""
+    from ticketfmt.zoo import get_arch
+
+    spec = get_arch(spec_id)
+    flat = {}
+    n = 0
+    for s, count in enumerate(spec.stages):
+        for j in range(count):
+            flat[f"layer{s + 1}.{j}."] = f"blocks.{n}."
+            n += 1
+    out = {}
+    for key, value in state.items():
+        new = key
+        if key.startswith("conv1."):
+            new = "conv." + key[len("conv1."):]
+        elif key.startswith("bn1."):
+            new = "bn." + key[len("bn1."):]
+        else:
+            for ours, theirs in flat.items():
+                if key.startswith(ours):
+                    new = theirs + key[len(ours):].replace("downsample.", "shortcut.")
+        out[new] = value.clone()
+    return out
+
+
+HPARAMS = """Dataset Hyperparameters
+    * dataset_name => cifar10
+    * batch_size => 128
+Model Hyperparameters
+    * model_name => cifar_resnet_8
+    * model_init => kaiming_normal
+    * batchnorm_init => uniform
+Training Hyperparameters
+    * optimizer_name => sgd
+    * lr => 0.1
+    * training_steps => 2ep
+    * data_order_seed => 7
+Pruning Hyperparameters
+    * pruning_strategy => sparse_global
+    * pruning_fraction => 0.2
+Pretraining Dataset Hyperparameters
+    * dataset_name => cifar10
+    * batch_size => 128
+Pretraining Training Hyperparameters
+    * optimizer_name => sgd
+    * lr => 0.1
+    * training_steps => 1000it
+"""
+
+
+def test_import_open_lth(cli, base_ticket: Ticket, tmp_path: Path) -> None:
+    from ticketfmt.interop import import_open_lth, open_lth_key_map
+    from ticketfmt.zoo import get_arch
+
+    run = tmp_path / "lottery_abc" / "replicate_1"
+    level0, level2 = run / "level_0" / "main", run / "level_2" / "main"
+    level0.mkdir(parents=True)
+    level2.mkdir(parents=True)
+    rewind = build_model("cifar_resnet8", seed=3).state_dict()
+    torch.save(_open_lth_names("cifar_resnet8", rewind), level0 / "model_ep2_it218.pth")  # the rewind step
+    torch.save(_open_lth_names("cifar_resnet8", build_model("cifar_resnet8", seed=4).state_dict()),
+               level0 / "model_ep160_it0.pth")  # the end of level-0 training
+    torch.save(_open_lth_names("cifar_resnet8", {k: v.int() for k, v in base_ticket.masks.items()}),
+               level2 / "mask.pth")
+    trained = {k: v * 2 for k, v in rewind.items()}
+    torch.save(_open_lth_names("cifar_resnet8", trained), level2 / "model_ep160_it0.pth")
+    torch.save(_open_lth_names("cifar_resnet8", rewind), level2 / "model_ep2_it218.pth")
+    (level0 / "hparams.log").write_text(HPARAMS)
+
+    out = tmp_path / "imported.ticket"
+    res = cli("import", "open-lth", run, "--level", "2", "-o", out)
+    assert res.code == 0, res.stderr
+    ticket = Ticket.load(out)
+    assert ticket.arch == "cifar_resnet8" and ticket.trained is None
+    assert all(torch.equal(ticket.masks[k], base_ticket.masks[k]) for k in base_ticket.masks)
+    for key, value in rewind.items():
+        mask = ticket.masks.get(key)
+        expected = value * mask if mask is not None else value
+        assert torch.equal(ticket.init[key], expected.to(value.dtype)), key
+    prov = ticket.provenance
+    assert prov["method"] == "imp" and prov["level"] == 2 and prov["rate"] == 0.2 and prov["rewind"] == "1000it"
+    assert prov["dataset"] == "cifar10" and prov["seed"] == 7
+    assert prov["imported_from"]["init"]["file"] == "level_0/main/model_ep2_it218.pth"
+
+    with_trained, _ = import_open_lth(run, 2, with_trained=True)
+    assert torch.equal(with_trained.trained["fc.bias"], trained["fc.bias"])
+    one_line_error(cli("import", "open-lth", run, "--level", "5", "-o", tmp_path / "x.ticket"), "level_5")
+    one_line_error(cli("import", "open-lth", run, "--level", "2", "-o", tmp_path / "y.ticket", "--arch",
+                       "cifar_resnet20"), "not an open_lth name", "--arch")
+
+    # open_lth's CIFAR VGG numbers its layers with the max-pools; the classifier is dense for us.
+    vgg = open_lth_key_map(get_arch("cifar_vgg11"))
+    assert vgg["layers.0.conv.weight"] == "features.0.weight"
+    assert vgg["layers.2.conv.weight"] == "features.4.weight"
+    assert vgg["layers.11.bn.running_mean"] == "features.26.running_mean"
+    assert vgg["fc.weight"] == "classifier.weight"

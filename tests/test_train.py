@@ -1,0 +1,384 @@
+"""Training: recipes, masked training, IMP (`find`), the evaluator (`verify`), resume, DDP, pruning at init.
+
+Everything trains cifar_resnet8 on a few hundred images of cifar10-mini (the shared data;
+skipped with a reason when absent) for a handful of steps, on one CPU thread, so the
+whole file takes a couple of minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from ticketfmt import Ticket, build_model
+from ticketfmt.errors import TicketError
+from ticketfmt.recipes import RECIPES, Recipe, parse_rewind, recipe_for
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = "cifar_resnet8"
+DATASET = "cifar10-mini"
+# 192 images in batches of 64: 3 steps an epoch, 6 a level; lr 0.01 keeps float noise from growing,
+# so two processes (DDP) and one process give the same masks.
+CONFIG = {"levels": 2, "subset": 192, "epochs": 2, "batch_size": 64, "rewind": "1it", "lr": 0.01, "seed": 0}
+CLI_ARGS = [ARCH, "--dataset", DATASET, "--levels", "2", "--subset", "192", "--epochs", "2", "--batch-size", "64",
+            "--rewind", "1it", "--lr", "0.01", "--seed", "0"]
+
+
+def _mini_archive() -> Path:
+    from ticketfmt.data import shared_data_dir
+    return shared_data_dir() / "cifar10-mini-jpeg.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private decoded-tensor cache holding cifar10-mini, one torch thread (bit-exact comparisons)."""
+    if not _mini_archive().is_file():
+        pytest.skip(f"shared data cifar10-mini-jpeg.tar.gz not found at {_mini_archive()} "
+                    "(set TICKETFMT_SHARED_DATA to the folder holding it)")
+    from ticketfmt.data import load_split
+
+    cache = tmp_path_factory.mktemp("cache")
+    old_env = os.environ.get("TICKETFMT_CACHE")
+    old_threads = torch.get_num_threads()
+    os.environ["TICKETFMT_CACHE"] = str(cache)
+    torch.set_num_threads(1)
+    load_split(DATASET, "train")
+    load_split(DATASET, "test")
+    yield cache
+    torch.set_num_threads(old_threads)
+    if old_env is None:
+        os.environ.pop("TICKETFMT_CACHE", None)
+    else:
+        os.environ["TICKETFMT_CACHE"] = old_env
+
+
+@pytest.fixture(scope="module")
+def ref_run(mini: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted 2-level IMP run in this process (the reference of the resume and DDP tests)."""
+    from ticketfmt.train import find
+
+    out = tmp_path_factory.mktemp("ref") / "run"
+    return find(ARCH, DATASET, out_dir=out, **CONFIG)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _masks(run_dir: Path, level: int) -> dict[str, torch.Tensor]:
+    return Ticket.load(run_dir / f"level-{level:02d}.ticket").masks
+
+
+def _assert_same_masks(a: Path, b: Path, levels: int = 2) -> None:
+    for level in range(1, levels + 1):
+        ma, mb = _masks(a, level), _masks(b, level)
+        assert ma.keys() == mb.keys()
+        diff = {k: int((ma[k] != mb[k]).sum()) for k in ma if not torch.equal(ma[k], mb[k])}
+        assert not diff, f"level {level}: masks differ in {diff}"
+
+
+# ---------------------------------------------------------------------------------------------- recipes
+
+
+def test_recipes_defaults_overrides_and_records() -> None:
+    assert recipe_for("cifar_resnet56").name == "cifar_resnet"
+    assert recipe_for("cifar_vgg16").rewind == "200it"
+    r = recipe_for("resnet50")
+    assert (r.name, r.lr, r.batch_size, r.epochs, r.warmup_epochs, r.rewind) == ("imagenet_resnet", 0.4, 1024, 90, 5.0, "5ep")
+    assert r.milestones == (30.0, 60.0, 80.0) and r.momentum == 0.9 and r.weight_decay == 1e-4
+    short = RECIPES["cifar_resnet"].override(epochs=16, lr=0.05)
+    assert short.milestones == (8.0, 12.0) and short.overrides == ("epochs", "lr", "milestones")
+    assert RECIPES["cifar_resnet"].override(epochs=16, milestones=(4,)).milestones == (4.0,)
+    assert Recipe.from_json(json.loads(json.dumps(short.to_json()))) == short
+    assert short.lr_at(0, 10) == 0.05 and short.lr_at(80, 10) == pytest.approx(0.005)
+    assert short.lr_at(120, 10) == pytest.approx(0.0005)
+    warm = RECIPES["imagenet_resnet"]
+    assert warm.lr_at(0, 100) == pytest.approx(0.4 / 500) and warm.lr_at(499, 100) == pytest.approx(0.4)
+    assert parse_rewind("1000it", 391) == 1000 and parse_rewind("5ep", 391) == 1955 and parse_rewind("0", 9) == 0
+    for bad in ("5", "x", "-1it"):
+        with pytest.raises(TicketError):
+            parse_rewind(bad, 10)
+    with pytest.raises(TicketError):
+        RECIPES["cifar_resnet"].override(epochs=0)
+    with pytest.raises(TicketError):
+        RECIPES["cifar_resnet"].override(colour="red")
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def test_masks_hold_at_every_step(mini: Path) -> None:
+    """Pruned weights (and their momentum) are exactly zero after every step of masked training."""
+    from ticketfmt.data import make_loader
+    from ticketfmt.pruning import prune
+    from ticketfmt.train import Trainer, train_steps
+
+    ticket = prune(Ticket.from_model(build_model(ARCH, seed=1), ARCH), 0.9, method="random", seed=2)
+    recipe = recipe_for(ARCH, epochs=1, batch_size=32, lr=0.1)
+    loader = make_loader(DATASET, "train", 32, True, "cpu", subset=128, seed=0)
+    trainer = Trainer(ticket.build_model(), ticket.masks, recipe, device=torch.device("cpu"))
+    params = dict(trainer.module.named_parameters())
+    checked = []
+
+    def on_step(step: int) -> None:
+        for name, m in ticket.masks.items():
+            p = params[name]
+            assert bool((p[~m] == 0).all()), f"{name} has pruned weights that moved at step {step}"
+            buf = trainer.opt.state[p]["momentum_buffer"]
+            assert bool((buf[~m] == 0).all())
+            assert bool((p[m] != 0).any())
+        checked.append(step)
+
+    before = {k: v.clone() for k, v in trainer.module.state_dict().items()}
+    train_steps(trainer, loader, recipe, start=0, end=len(loader), steps_per_epoch=len(loader), on_step=on_step)
+    assert checked == [1, 2, 3, 4]
+    moved = [k for k in ticket.masks if not torch.equal(before[k], trainer.module.state_dict()[k])]
+    assert moved, "training did not change the surviving weights"
+
+
+def test_find_two_levels(ref_run) -> None:
+    out = ref_run.out_dir
+    assert [p.name for p in ref_run.tickets] == ["level-00.ticket", "level-01.ticket", "level-02.ticket"]
+    assert (out / "checkpoint.safetensors").is_file() and (out / "run.json").is_file()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["level"] for r in records if r["event"] == "level"] == [0, 1, 2]
+    assert sum(r["event"] == "epoch" for r in records) == 6
+    previous = None
+    for level in range(3):
+        t = Ticket.load(out / f"level-{level:02d}.ticket")
+        total = sum(m.numel() for m in t.masks.values())
+        kept = sum(int(m.sum()) for m in t.masks.values())
+        assert kept == round(0.8 ** level * total), f"level {level} keeps {kept}"
+        if previous is not None:  # IMP only removes weights
+            assert all(bool((t.masks[k] <= previous[k]).all()) for k in t.masks)
+        previous = t.masks
+        p = t.provenance
+        assert (p["method"], p["level"], p["levels"], p["rate"], p["rewind"], p["rewind_step"]) == \
+            ("imp", level, 2, 0.2, "1it", 1)
+        assert (p["dataset"], p["subset"], p["seed"], p["epochs"]) == (DATASET, 192, 0, 2)
+        assert p["recipe"]["name"] == "cifar_resnet" and p["recipe"]["lr"] == 0.01
+        assert p["target_sparsity"] == pytest.approx(1 - 0.8 ** level)
+        (result,) = t.results
+        assert result["metric"] == "top1" and result["split"] == "test" and result["total"] == 500
+        assert result["value"] == pytest.approx(ref_run.accuracies[level], abs=0.01)
+        assert t.trained is not None
+        for k, m in t.masks.items():  # a ticket is θ ⊙ m
+            assert bool((t.init[k][~m] == 0).all()) and bool((t.trained[k][~m] == 0).all())
+        if level:
+            assert p["dense_reference"]["value"] == ref_run.accuracies[0]
+            assert p["imp_reference"]["value"] == ref_run.accuracies[level]
+    level0 = Ticket.load(out / "level-00.ticket")
+    level2 = Ticket.load(out / "level-02.ticket")
+    for k, m in level2.masks.items():  # rewound: the survivors start from θ_r of the dense run
+        assert torch.equal(level2.init[k][m], level0.init[k][m])
+
+
+def test_checkpoint_raw_weights_stay_zero(ref_run) -> None:
+    """The trainer's own weights (the checkpoint, not the ticket) are exactly zero where pruned."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(ref_run.out_dir / "checkpoint.safetensors"))
+    masks = {k[len("mask/"):]: v for k, v in tensors.items() if k.startswith("mask/")}
+    assert masks
+    for name, m in masks.items():
+        assert bool((tensors[f"model/{name}"][~m.bool()] == 0).all())
+
+
+def test_verify_library_and_cli(ref_run, tmp_path: Path, cli) -> None:
+    from ticketfmt.train import verify
+
+    path = ref_run.tickets[-1]
+    ticket = Ticket.load(path)
+    record = verify(ticket, DATASET, subset=192)
+    # the IMP level's own batches, weights and schedule: the recorded accuracy, exactly
+    assert record["value"] == ref_run.accuracies[-1]
+    assert (record["dataset"], record["metric"], record["epochs"], record["subset"], record["seed"]) == \
+        (DATASET, "top1", 2, 192, 0)
+    assert record["start_step"] == 1 and not record["from_scratch"] and record["images_per_sec"] > 0
+    assert record["imp_reference"]["value"] == ref_run.accuracies[-1]
+    assert record["dense_reference"]["value"] == ref_run.accuracies[0]
+    assert ticket.results[-1] is record and len(ticket.results) == 2
+
+    out = tmp_path / "verified.ticket"
+    res = cli("verify", path, "--dataset", DATASET, "--subset", "192", "--epochs", "1", "--from-scratch",
+              "-o", out, "--json")
+    assert res.code == 0, res.stderr
+    printed = json.loads(res.stdout)
+    assert printed["from_scratch"] and printed["start_step"] == 0 and printed["epochs"] == 1
+    saved = Ticket.load(out)
+    assert len(saved.results) == 2 and saved.results[-1]["value"] == printed["value"]
+    assert all(torch.equal(saved.masks[k], ticket.masks[k]) for k in saved.masks)
+
+    res = cli("verify", out, "--dataset", DATASET, "--subset", "192", "--epochs", "1", "--in-place")
+    assert res.code == 0, res.stderr
+    assert "top-1" in res.stdout and "IMP" in res.stdout and "dense" in res.stdout
+    assert len(Ticket.load(out).results) == 3
+
+
+# ---------------------------------------------------------------------------------------------- resume
+
+
+def _start_find(out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "ticketfmt", "find", *CLI_ARGS, "-o", str(out)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for(out: Path, proc: subprocess.Popen[bytes], pred, timeout: float = 90.0) -> None:
+    log = out / "metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.is_file() and any(pred(json.loads(line)) for line in log.read_text().splitlines() if line.strip()):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"`ticket find` ended early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("`ticket find` made no progress")
+
+
+@pytest.mark.slow
+def test_resume_after_kill_is_bit_identical(ref_run, tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    proc = _start_find(out)
+    _wait_for(out, proc, lambda r: r["event"] == "epoch" and r["level"] == 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (out / "level-02.ticket").exists(), "the run ended before the kill"
+
+    res = cli("find", *CLI_ARGS, "-o", out)
+    assert res.code == 2 and "--resume" in res.stderr  # an occupied run folder is not overwritten
+    res = cli("find", *CLI_ARGS, "--resume", "-o", out)
+    assert res.code == 0, res.stderr
+    _assert_same_masks(out, ref_run.out_dir)
+    for level in (1, 2):  # the weights too, bit for bit
+        a = Ticket.load(out / f"level-{level:02d}.ticket")
+        b = Ticket.load(ref_run.out_dir / f"level-{level:02d}.ticket")
+        assert all(torch.equal(a.trained[k], b.trained[k]) for k in a.trained)
+        assert a.results[0]["value"] == b.results[0]["value"]
+    events = [json.loads(line)["event"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "resume" in events
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_resumable_state(ref_run, tmp_path: Path, cli) -> None:
+    out = tmp_path / "run"
+    proc = _start_find(out)
+    _wait_for(out, proc, lambda r: r["event"] == "level" and r["level"] == 0)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert proc.returncode == 130, stderr.decode()[-2000:]
+    assert "--resume" in stderr.decode()
+    res = cli("find", *CLI_ARGS, "--resume", "-o", out)
+    assert res.code == 0, res.stderr
+    _assert_same_masks(out, ref_run.out_dir)
+
+
+# ---------------------------------------------------------------------------------------------- DDP
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_give_the_same_masks(ref_run, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "ticketfmt", "find", *CLI_ARGS, "-o", str(out)]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert json.loads((out / "run.json").read_text())["world_size"] == 2
+    _assert_same_masks(out, ref_run.out_dir)
+    for level in (0, 1, 2):  # the same arithmetic up to float rounding: weights agree closely
+        a = Ticket.load(out / f"level-{level:02d}.ticket")
+        b = Ticket.load(ref_run.out_dir / f"level-{level:02d}.ticket")
+        assert a.provenance["world_size"] == 2
+        for k in a.masks:
+            assert torch.allclose(a.trained[k], b.trained[k], atol=1e-3), f"level {level} {k}"
+
+
+# ---------------------------------------------------------------------------------------------- pruning
+
+
+def test_every_pruning_method_hits_the_sparsity_exactly(mini: Path) -> None:
+    from ticketfmt.pai import data_batches
+    from ticketfmt.pruning import PRUNERS, prune
+
+    ticket = Ticket.from_model(build_model(ARCH, seed=0), ARCH)
+    total = sum(m.numel() for m in ticket.masks.values())
+    data = data_batches(DATASET, 1, batch_size=32)
+    like = prune(ticket, 0.8, method="random", seed=5)
+    half = prune(ticket, 0.5, method="magnitude")
+    assert {"magnitude", "random", "snip", "grasp", "synflow"} <= set(PRUNERS)
+    for method in ("magnitude", "random", "snip", "grasp", "synflow"):
+        kwargs = {"data": data, "batches": 1, "rounds": 10}
+        sparsities = (0.5, 0.9, 0.987) if method in ("magnitude", "random", "synflow") else (0.9,)
+        for s in sparsities:
+            t = prune(ticket, s, method=method, **kwargs)
+            kept = sum(int(m.sum()) for m in t.masks.values())
+            assert kept == round((1 - s) * total), f"{method} at {s}: kept {kept}"
+            assert t.provenance["pruning"][-1]["method"] == method
+        # from an already pruned ticket, to another ticket's per-layer densities
+        t = prune(half, None, method=method, like=like, **kwargs)
+        assert {k: int(m.sum()) for k, m in t.masks.items()} == {k: int(m.sum()) for k, m in like.masks.items()}
+        assert all(bool((t.masks[k] <= half.masks[k]).all()) for k in t.masks)
+    with pytest.raises(TicketError, match="needs training data"):
+        prune(ticket, 0.9, method="snip")
+
+
+def test_prune_cli_data_methods(mini: Path, tmp_path: Path, cli) -> None:
+    src = tmp_path / "r8.ticket"
+    assert cli("new", ARCH, "-o", src).code == 0
+    out = tmp_path / "snip.ticket"
+    res = cli("prune", src, "--method", "snip", "--sparsity", "0.9", "--dataset", DATASET, "--batches", "1", "-o", out)
+    assert res.code == 0, res.stderr
+    t = Ticket.load(out)
+    assert t.sparsity == pytest.approx(0.9, abs=1e-4) and t.provenance["pruning"][-1]["dataset"] == DATASET
+    res = cli("prune", src, "--method", "synflow", "--sparsity", "0.95", "-o", tmp_path / "sf.ticket")
+    assert res.code == 0, res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("args", [
+    ["find", ARCH, "--dataset", "mnist", "--levels", "1", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "-1", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--rewind", "5", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--rate", "1.5", "-o", "{tmp}/a"],
+    ["find", "cifar_resnet9", "--dataset", DATASET, "--levels", "1", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--epochs", "0", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--recipe", "nope", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--subset", "0", "-o", "{tmp}/a"],
+    ["verify", "{tmp}/missing.ticket", "--dataset", DATASET],
+    ["verify", "{tmp}/t.ticket", "--dataset", DATASET, "-o", "{tmp}/b.ticket", "--in-place"],
+    ["verify", "{tmp}/t.ticket", "--dataset", "cifar100"],
+    ["verify", "{tmp}/t.ticket", "--dataset", DATASET, "--device", "nonsense"],
+    ["verify", "{tmp}/t.ticket", "--dataset", DATASET, "--subset", "64", "--epochs", "1", "--rewind", "50it"],
+    ["prune", "{tmp}/t.ticket", "--method", "grasp", "--sparsity", "0.5", "-o", "{tmp}/c.ticket"],
+    ["prune", "{tmp}/t.ticket", "--method", "snip", "--sparsity", "0.5", "--dataset", "nope", "-o", "{tmp}/c.ticket"],
+])
+def test_bad_input_exits_2_with_one_line(args: list[str], mini: Path, tmp_path: Path, cli) -> None:
+    if any("t.ticket" in a for a in args):
+        Ticket.from_model(build_model(ARCH, seed=0), ARCH).save(tmp_path / "t.ticket")
+    res = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert res.code == 2, (res.code, res.stderr)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_find_refuses_a_resume_of_another_run(ref_run, cli) -> None:
+    res = cli("find", ARCH, "--dataset", DATASET, "--levels", "2", "--subset", "192", "--epochs", "3",
+              "--batch-size", "64", "--rewind", "1it", "--lr", "0.01", "--resume", "-o", ref_run.out_dir)
+    assert res.code == 2 and "epochs" in res.stderr

@@ -1,0 +1,213 @@
+"""`ticket push`, `ticket pull`, `ticket card` and `ticket import open-lth`: sharing tickets.
+
+A thin layer over :mod:`ticketfmt.hub` and :mod:`ticketfmt.interop`, imported inside the
+commands so `ticket info` stays fast. Hub failures arrive as one-line ``HubError`` s (exit 2);
+tokens are never printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ticketfmt.cli.app import app, check_output, err, out, warn
+
+import_app = typer.Typer(name="import", help="Turn other tools' runs into tickets (open_lth / ElasticLTH).",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+Token = Annotated[Optional[str], typer.Option("--token", help="Hub token (default: HF_TOKEN or `hf auth login`; "
+                                                             "prefer those: a token on the command line is visible "
+                                                             "to other users). Never printed.",
+                                              show_default=False)]
+Revision = Annotated[Optional[str], typer.Option("--revision", help="Branch, tag or commit (default: main).")]
+
+
+@contextmanager
+def _hub_progress() -> Iterator[None]:
+    """huggingface_hub's progress bars on a terminal only (they would clutter logs)."""
+    from huggingface_hub.utils import (are_progress_bars_disabled, disable_progress_bars, enable_progress_bars,
+                                       logging)
+
+    was_disabled = are_progress_bars_disabled()
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # our own lines say what happened (e.g. "up to date")
+    if not err.is_terminal:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if not was_disabled:
+            enable_progress_bars()
+
+
+@app.command()
+def push(
+    file: Annotated[Path, typer.Argument(help="The .ticket file to publish.", dir_okay=False)],
+    repo: Annotated[str, typer.Argument(help="The Hub repo, USER/NAME or ORG/NAME (created if missing).")],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
+    revision: Annotated[Optional[str], typer.Option("--revision", help="Branch to push to (created from main if "
+                                                                       "missing; default main).")] = None,
+    create_pr: Annotated[bool, typer.Option("--create-pr", help="Open a pull request instead of committing.")] = False,
+    allow_unverified: Annotated[bool, typer.Option("--allow-unverified", help="Publish a ticket that has no "
+                                                                              "recorded result.")] = False,
+    card: Annotated[str, typer.Option("--card", help="keep: leave a README.md already in the repo as it is; "
+                                                     "overwrite: replace it with the rendered card.")] = "keep",
+    license: Annotated[Optional[str], typer.Option("--license", help="License in the card (default apache-2.0).")
+                       ] = None,  # noqa: A002
+    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Hub repo of the ticket this one was "
+                                                                           "converted from (for the card).")] = None,
+    message: Annotated[Optional[str], typer.Option("-m", "--message", help="Commit message.")] = None,
+    token: Token = None,
+) -> None:
+    """Publish a ticket on the Hugging Face Hub, in one commit.
+
+    The repo gets ticket.safetensors (the file, byte for byte), config.json, density.png and README.md (the model card; one already in the repo is kept unless --card overwrite). The ticket must have a recorded result (`ticket verify`) unless --allow-unverified. An unchanged ticket uploads nothing.
+
+    \b
+    Examples:
+      ticket push r56.ticket user/cifar_resnet56-cifar10-ticket
+      ticket push r56.ticket user/r56-ticket --private --revision v2
+      ticket push r56.ticket someorg/r56-ticket --create-pr --card overwrite
+      ticket push init.ticket user/r56-init --allow-unverified
+    """
+    from ticketfmt.hub import CARD_POLICIES, push as push_ticket
+
+    if card not in CARD_POLICIES:
+        raise typer.BadParameter(f"{card!r} is not one of {', '.join(CARD_POLICIES)}", param_hint="--card")
+    with _hub_progress():
+        result = push_ticket(file, repo, private=private or None, revision=revision, create_pr=create_pr,
+                             allow_unverified=allow_unverified, card=card, token=token, commit_message=message,
+                             license=license, base_model=base_model)
+    if not result.changed:
+        err.print(f"{result.repo_id}@{result.revision} is up to date: nothing uploaded", soft_wrap=True)
+    elif result.pr_url:
+        err.print(f"opened {result.pr_url} on {result.repo_id}", soft_wrap=True)
+    else:
+        err.print(f"pushed {file} to {result.repo_id}@{result.revision} (commit {result.commit[:10]})", soft_wrap=True)
+    if result.readme == "kept":
+        warn("README.md is already in the repo and was kept (pass --card overwrite to replace it with the new card)")
+    out.print(result.pr_url or result.commit_url, soft_wrap=True)
+
+
+@app.command()
+def pull(
+    repo: Annotated[str, typer.Argument(help="The Hub repo, USER/NAME.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ticket.", dir_okay=False)],
+    revision: Revision = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")] = False,
+    force_download: Annotated[bool, typer.Option("--force-download", help="Download again even if cached.")
+                              ] = False,
+    token: Token = None,
+) -> None:
+    """Download a ticket from the Hugging Face Hub.
+
+    Fetches ticket.safetensors only, through the standard Hugging Face cache (HF_HUB_OFFLINE=1 reads from it), and checks it before writing the output.
+
+    \b
+    Examples:
+      ticket pull user/cifar_resnet56-cifar10-ticket -o r56.ticket
+      ticket pull user/r56-ticket -o r56-v1.ticket --revision v1
+      HF_HUB_OFFLINE=1 ticket pull user/r56-ticket -o r56.ticket --force
+    """
+    from ticketfmt.hub import pull as pull_ticket
+
+    check_output(output, force)
+    with _hub_progress():
+        result = pull_ticket(repo, output, revision=revision, force=force, token=token, force_download=force_download)
+    t = result.ticket
+    at = f"@{result.commit[:10]}" if result.commit else ""
+    err.print(f"wrote {result.path} ({t.arch}, {t.sparsity:.2%} sparse, {result.size / 1e6:.2f} MB) from "
+              f"{result.repo_id}{at}", soft_wrap=True)
+    if not t.verified:
+        warn("this ticket has no recorded result: its accuracy is unknown (`ticket verify` measures it)")
+
+
+@app.command()
+def card(
+    file: Annotated[Path, typer.Argument(help="A .ticket file.", dir_okay=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write the card (default: "
+                                                                          "stdout).", dir_okay=False)] = None,
+    repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="The repo the card is for (used in the "
+                                                                     "loading examples).")] = None,
+    base_model: Annotated[Optional[str], typer.Option("--base-model", help="Hub repo of the source ticket.")] = None,
+    license: Annotated[Optional[str], typer.Option("--license", help="License (default apache-2.0).")
+                       ] = None,  # noqa: A002
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Also write density.png beside the card "
+                                                                "(with -o).")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")] = False,
+) -> None:
+    """Render the model card a push would write (README.md), locally.
+
+    \b
+    Examples:
+      ticket card r56.ticket -o README.md --repo-id user/r56-ticket
+      ticket card r56.ticket | less
+    """
+    from ticketfmt.atomic import atomic_write
+    from ticketfmt.hub import card_text
+    from ticketfmt.pretrained import PLOT_FILE
+    from ticketfmt.ticket import Ticket
+
+    if output is not None:
+        check_output(output, force)
+    ticket = Ticket.load(file)
+    text = card_text(ticket, repo_id=repo_id, base_model=base_model, license=license)
+    if output is None:
+        typer.echo(text, nl=False)  # verbatim: no rich markup or emoji codes
+        return
+    atomic_write(output, [text.encode("utf-8")])
+    wrote = [str(output)]
+    if plot:
+        from ticketfmt.plot import density_plot
+        png = output.parent / PLOT_FILE
+        density = {k: kept / total if total else 1.0 for k, (kept, total) in ticket.layer_density().items()}
+        density_plot(density, png, title=f"{ticket.arch}: {ticket.sparsity:.2%} sparse",
+                     stages={k: ticket.spec.stage_of(k) for k in density})
+        wrote.append(str(png))
+    err.print(f"wrote {', '.join(wrote)}", soft_wrap=True)
+
+
+@import_app.command("open-lth")
+def import_open_lth(
+    run_dir: Annotated[Path, typer.Argument(help="The open_lth run folder (holding level_0/, level_1/, ...).",
+                                            file_okay=False)],
+    level: Annotated[int, typer.Option("--level", help="The pruning level to import.", min=0)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ticket.", dir_okay=False)],
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture id (default: from hparams.log, e.g. "
+                                                               "cifar_resnet_20 -> cifar_resnet20).")] = None,
+    rewind_checkpoint: Annotated[Optional[str], typer.Option("--rewind-checkpoint", help="Checkpoint of level_0 "
+                                                             "to take the weights from (default: the earliest, "
+                                                             "model_ep0_it0.pth or the rewind step).")] = None,
+    with_trained: Annotated[bool, typer.Option("--with-trained", help="Also import the level's trained "
+                                                                      "weights.")] = False,
+    encoding: Annotated[str, typer.Option("--encoding", help="packed (default) or dense.")] = "packed",
+    force: Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")] = False,
+) -> None:
+    """Turn a level of an open_lth / ElasticLTH lottery run into a ticket.
+
+    Reads RUN_DIR/level_L/main/mask.pth, the level-0 checkpoint at the training start step (model_ep0_it0.pth, or the rewind step) and hparams.log, all with torch.load(weights_only=True): nothing pickled is executed.
+
+    \b
+    Examples:
+      ticket import open-lth lottery_93bc65d6/replicate_1 --level 8 -o r20-l8.ticket
+      ticket import open-lth runs/vgg16 --level 5 --arch cifar_vgg16 -o vgg16-l5.ticket
+    """
+    from ticketfmt.interop import import_open_lth as do_import
+    from ticketfmt.spec import ENCODINGS
+
+    if encoding not in ENCODINGS:
+        raise typer.BadParameter(f"{encoding!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")
+    check_output(output, force)
+    ticket, notes = do_import(run_dir, level, arch, rewind_checkpoint=rewind_checkpoint, with_trained=with_trained)
+    for note in notes:
+        warn(note)
+    size = ticket.save(output, encoding=encoding)
+    prov = ticket.provenance
+    err.print(f"wrote {output} ({ticket.arch}, level {level}, {ticket.sparsity:.2%} sparse, rewind "
+              f"{prov.get('rewind', '?')}, {size / 1e6:.2f} MB)", soft_wrap=True)

@@ -1,0 +1,407 @@
+"""The core side of Hub sharing: a ticket as a model repo folder, and Hub errors as one-line messages.
+
+:class:`~ticketfmt.ticket.Ticket` integrates with ``huggingface_hub.ModelHubMixin``; its
+``_save_pretrained`` / ``_from_pretrained`` are implemented here. This module belongs to the
+core: it imports ``huggingface_hub`` (an external library) but neither the cards, the
+converters, the Hub layer (:mod:`ticketfmt.hub`: push policy, pull, cards) nor the CLI.
+
+A ticket repo (or a folder written by ``save_pretrained``) holds:
+
+- ``ticket.safetensors``: the ticket file itself, byte for byte when the ticket came from a
+  file and is unchanged (the Hub's safetensors viewer reads it);
+- ``config.json``: timm-compatible ``architecture`` and ``num_classes`` plus the ticket's key
+  metadata under ``"ticketfmt"``;
+- ``density.png``: the fraction of weights kept per layer;
+- ``README.md``: the model card (rendered by :mod:`cards`, installed by :mod:`ticketfmt.hub`).
+
+Only ``ticket.safetensors`` (and ``config.json``, which the mixin reads) is ever downloaded,
+through ``hf_hub_download``: the standard cache, ``HF_HUB_OFFLINE=1`` and pinned revisions
+work as everywhere on the Hub. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ticketfmt.errors import (HubAuthError, HubError, HubNotFoundError, HubOfflineError, NotATicketRepoError,
+                              TicketError, TicketFormatError)
+
+if TYPE_CHECKING:
+    from ticketfmt.ticket import Ticket
+
+__all__ = ["TICKET_FILE", "CONFIG_FILE", "PLOT_FILE", "README_FILE", "PICKLE_SUFFIXES", "config_dict",
+           "save_folder", "load_folder", "download_ticket", "download_config", "hub_errors", "map_hub_error", "scrub", "resolve_token",
+           "is_verified"]
+
+TICKET_FILE = "ticket.safetensors"
+CONFIG_FILE = "config.json"
+PLOT_FILE = "density.png"
+README_FILE = "README.md"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+"""Weight files that are pickles (or may be): a repo holding only these is refused, never loaded."""
+
+
+# -- verification ----------------------------------------------------------------------------------
+def is_verified(results: Any) -> bool:
+    """Whether a ticket's ``results`` record at least one evaluation (an entry with a ``value``)."""
+    return isinstance(results, list) and any(isinstance(r, dict) and r.get("value") is not None for r in results)
+
+
+# -- the repo folder ----------------------------------------------------------------------------------
+def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any]:
+    """``config.json``: timm's ``architecture`` / ``num_classes`` / ``input_size`` and the ticket's metadata.
+
+    Keys match timm's ``config.json`` (so tools that read a timm config find the architecture
+    and the number of classes); everything ticketfmt-specific lives under ``"ticketfmt"``.
+    """
+    from ticketfmt.spec import FORMAT_VERSION
+
+    spec = ticket.spec
+    return {
+        "architecture": spec.name,
+        "num_classes": spec.num_classes,
+        "input_size": list(spec.input_size),
+        "library_name": "ticketfmt",
+        "ticketfmt": {
+            "format_version": FORMAT_VERSION,
+            "file": TICKET_FILE,
+            "sha256": file_sha256,
+            "encoding": ticket.encoding or "packed",
+            "arch": spec.to_json(),
+            "sparsity": round(ticket.sparsity, 6),
+            "stage_sparsity": {k: round(v, 6) for k, v in ticket.stage_sparsity().items()},
+            "sections": ["init"] + (["trained"] if ticket.trained is not None else []),
+            "verified": is_verified(ticket.results),
+            "provenance": ticket.provenance,
+            "results": ticket.results,
+        },
+    }
+
+
+def _comparable(path: str) -> tuple[Any, ...]:
+    """What makes two ticket files equivalent: metadata (but the writer) and the tensor table."""
+    from ticketfmt.spec import JSON_METADATA, read_header
+
+    header = read_header(path)
+    meta = {k: (json.loads(v) if k in JSON_METADATA else v) for k, v in header.metadata.items() if k != "created_by"}
+    table = sorted((t.name, t.dtype, t.shape, t.end - t.start) for t in header.tensors.values())
+    return json.dumps(meta, sort_keys=True), table
+
+
+def _sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_ticket_file(ticket: Ticket, target: Path) -> str:
+    """Write ``ticket`` to ``target`` (the original file's bytes when equivalent); returns its sha256.
+
+    A ticket loaded from a file and not modified since is written as that file, byte for
+    byte, so a pushed ticket is exactly the file the user has. Otherwise it is saved afresh
+    (in the encoding it was read with, ``packed`` for new tickets).
+    """
+    ticket.save(target, encoding=ticket.encoding or "packed")
+    source = ticket.path
+    if source and ticket.file_sha256 and os.path.isfile(source):
+        try:
+            same = _sha256(source) == ticket.file_sha256 and _comparable(source) == _comparable(str(target))
+        except (OSError, TicketError, ValueError):
+            same = False
+        if same:
+            tmp = target.with_name(f".{target.name}.orig")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+            return ticket.file_sha256
+    return _sha256(target)
+
+
+def save_folder(ticket: Ticket, folder: str | os.PathLike[str]) -> None:
+    """Write ``ticket.safetensors``, ``config.json`` and ``density.png`` into ``folder`` (not the card)."""
+    from ticketfmt.plot import density_plot
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sha = write_ticket_file(ticket, folder / TICKET_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(config_dict(ticket, sha), indent=2, sort_keys=True) + "\n",
+                                      encoding="utf-8")
+    density = {k: kept / total if total else 1.0 for k, (kept, total) in ticket.layer_density().items()}
+    density_plot(density, folder / PLOT_FILE, title=f"{ticket.arch}: {ticket.sparsity:.2%} sparse",
+                 stages={k: ticket.spec.stage_of(k) for k in density})
+
+
+def _pickles(names: list[str]) -> list[str]:
+    return [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
+
+
+def _not_a_ticket(where: str, names: list[str], *, repo_id: str | None = None,
+                  revision: str | None = None) -> NotATicketRepoError:
+    """The error for a repo or folder without ``ticket.safetensors``, saying what it holds instead."""
+    pickles = _pickles(names)
+    if pickles:
+        return NotATicketRepoError(
+            f"{where} holds no {TICKET_FILE}, only pickle weights ({', '.join(sorted(pickles)[:3])}); ticketfmt never "
+            "loads pickles", repo_id=repo_id, filename=TICKET_FILE, revision=revision,
+            fix="ask its author for a ticket (`ticket push`), or turn an open_lth run into one with "
+                "`ticket import open-lth RUN_DIR --level L -o x.ticket`")
+    shown = ", ".join(sorted(n for n in names if not n.startswith("."))[:5]) or "nothing"
+    return NotATicketRepoError(f"{where} is not a ticket repo: it has no {TICKET_FILE} (it holds {shown})",
+                               repo_id=repo_id, filename=TICKET_FILE, revision=revision,
+                               fix="check the repo id and --revision, or publish a ticket there with `ticket push`")
+
+
+def load_ticket_file(path: str, where: str, *, verify: bool = True, repo_id: str | None = None,
+                     revision: str | None = None) -> Ticket:
+    """``Ticket.load`` of a downloaded ``ticket.safetensors``; a file that is not a ticket says where it came from."""
+    from ticketfmt.errors import TicketIntegrityError
+    from ticketfmt.ticket import Ticket
+
+    try:
+        return Ticket.load(path, verify=verify)
+    except TicketIntegrityError as e:
+        raise NotATicketRepoError(f"{where}: {TICKET_FILE} is damaged ({e.message})", repo_id=repo_id,
+                                  filename=TICKET_FILE, revision=revision,
+                                  fix="download it again with force_download=True (`ticket pull --force-download`)"
+                                  ) from None
+    except TicketFormatError as e:
+        raise NotATicketRepoError(f"{where}: {TICKET_FILE} is not a ticket file ({e.message})", repo_id=repo_id,
+                                  filename=TICKET_FILE, revision=revision,
+                                  fix="ticketfmt reads ticket files only (written by `ticket new`, `find`, `convert` "
+                                      "or `import`); this repo holds some other safetensors model") from None
+
+
+def load_folder(folder: str | os.PathLike[str], *, verify: bool = True) -> Ticket:
+    """The ticket of a folder written by ``save_pretrained`` (or any folder with ``ticket.safetensors``)."""
+    folder = Path(folder)
+    path = folder / TICKET_FILE
+    if not path.is_file():
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        raise _not_a_ticket(f"folder {folder}", names)
+    return load_ticket_file(str(path), f"folder {folder}", verify=verify)
+
+
+# -- downloads ----------------------------------------------------------------------------------------
+def download_ticket(repo_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                    force_download: bool = False, local_files_only: bool = False,
+                    token: str | bool | None = None) -> str:
+    """``hf_hub_download`` of ``ticket.safetensors`` (and nothing else); returns the cached path.
+
+    A repo without that file is explained: only pickles, only a config, or something else.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    with hub_errors(repo_id=repo_id, filename=TICKET_FILE, revision=revision, token=token):
+        try:
+            return hf_hub_download(repo_id, TICKET_FILE, revision=revision, cache_dir=cache_dir,
+                                   force_download=force_download, local_files_only=local_files_only, token=token)
+        except RemoteEntryNotFoundError:
+            names = _list_files(repo_id, revision, token)
+            raise _not_a_ticket(f"repo {repo_id}" + (f"@{revision}" if revision else ""), names, repo_id=repo_id,
+                                revision=revision) from None
+
+
+def download_config(repo_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                    local_files_only: bool = False, token: str | bool | None = None) -> str | None:
+    """Fetch ``config.json`` (the file the Hub counts downloads on), best effort: None when it cannot."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir,
+                               local_files_only=local_files_only, token=token)
+    except Exception:  # the ticket is already loaded; the config is not needed to use it
+        return None
+
+
+def _list_files(repo_id: str, revision: str | None, token: str | bool | None) -> list[str]:
+    from huggingface_hub import HfApi
+
+    try:
+        return list(HfApi(token=token).list_repo_files(repo_id, revision=revision))
+    except Exception:  # only to explain an error better: never hide the first one
+        return []
+
+
+def commit_of(path: str) -> str | None:
+    """The commit a cached file belongs to (``.../snapshots/<commit>/<file>``)."""
+    parts = Path(path).parts
+    if "snapshots" in parts:
+        i = parts.index("snapshots")
+        if i + 1 < len(parts):
+            return parts[i + 1]
+    return None
+
+
+# -- tokens and errors ------------------------------------------------------------------------------
+def resolve_token(token: str | bool | None) -> str | None:
+    """The token a request will use: the one given, else the ambient one (``HF_TOKEN``, ``hf auth login``)."""
+    if token is False:
+        return None
+    if isinstance(token, str) and token:
+        return token
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def scrub(text: str, *tokens: str | bool | None) -> str:
+    """``text`` with every token given (and the ambient one) replaced by ``***``."""
+    secrets = {t for t in tokens if isinstance(t, str) and len(t) >= 4}
+    with contextlib.suppress(Exception):
+        ambient = resolve_token(None)
+        if ambient and len(ambient) >= 4:
+            secrets.add(ambient)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT).rstrip("/")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _is_transport_error(e: BaseException) -> bool:
+    names = {c.__name__ for c in type(e).__mro__}
+    module = type(e).__module__.split(".")[0]
+    return module.startswith(("httpx", "httpcore", "requests", "urllib3")) and bool(
+        names & {"TransportError", "NetworkError", "ConnectError", "TimeoutException", "ConnectionError",
+                 "ProtocolError", "ProxyError"})
+
+
+def map_hub_error(exc: BaseException, *, repo_id: str | None = None, filename: str | None = None,
+                  revision: str | None = None, action: str = "download",
+                  token: str | bool | None = None) -> TicketError | None:
+    """A one-line :class:`~ticketfmt.errors.HubError` (with the fix) for a ``huggingface_hub`` error, or None.
+
+    ``action`` is ``download`` or ``push``; ``token`` is only used to tell "no token" from
+    "a token the Hub rejects" and to keep it out of every message.
+    """
+    from huggingface_hub import errors as hf
+
+    repo = repo_id or "the repo"
+    at = f"@{revision}" if revision else ""
+    ctx: dict[str, Any] = {"repo_id": repo_id, "filename": filename, "revision": revision}
+    login = "run `hf auth login` (or set HF_TOKEN, or pass --token) with a token from " \
+            f"{_endpoint()}/settings/tokens"
+    have_token = resolve_token(token) is not None
+
+    for e in _chain(exc):
+        if isinstance(e, hf.HFValidationError):
+            return HubNotFoundError(f"{repo_id!r} is not a valid repo id", **ctx,
+                                    fix="write it as USER/NAME or ORG/NAME (letters, digits, '-', '_', '.')")
+        if isinstance(e, hf.OfflineModeIsEnabled) or (isinstance(e, hf.LocalEntryNotFoundError) and _offline()):
+            if action == "push":
+                return HubOfflineError(f"cannot push to {repo} while offline mode is on (HF_HUB_OFFLINE=1)", **ctx,
+                                       fix="unset HF_HUB_OFFLINE and push again")
+            what = f"{filename} of {repo}{at}" if filename else f"{repo}{at}"
+            return HubOfflineError(f"offline mode is on (HF_HUB_OFFLINE=1) and {what} is not in the cache", **ctx,
+                                   fix="download it once online (`ticket pull` or from_pretrained), or unset "
+                                       "HF_HUB_OFFLINE")
+        if isinstance(e, hf.LocalEntryNotFoundError):
+            what = f"{filename} of {repo}{at}" if filename else f"{repo}{at}"
+            return HubOfflineError(f"cannot reach the Hub at {_endpoint()} and {what} is not in the cache", **ctx,
+                                   fix="check the network connection (and HF_ENDPOINT or the proxy settings), then "
+                                       "try again")
+        if _is_transport_error(e):
+            return HubOfflineError(f"cannot reach the Hub at {_endpoint()} ({type(e).__name__})", **ctx,
+                                   fix="check the network connection (and HF_ENDPOINT or the proxy settings); to use "
+                                       "only the cache, set HF_HUB_OFFLINE=1")
+        if not isinstance(e, hf.HfHubHTTPError):
+            continue
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        server = " ".join(str(getattr(e, "server_message", None) or "").split())
+        if "invalid credentials" in server.lower() or "invalid token" in server.lower():
+            return HubAuthError("the Hub rejected the token (invalid credentials)", **ctx,
+                                fix=f"log in again with `hf auth login`, or set HF_TOKEN (or --token) to a valid "
+                                    f"token from {_endpoint()}/settings/tokens")
+        if isinstance(e, hf.GatedRepoError):
+            return HubAuthError(f"repo {repo} is gated", **ctx,
+                                fix=f"accept its conditions on {_endpoint()}/{repo_id} and use a token of that "
+                                    "account")
+        if isinstance(e, hf.RepositoryNotFoundError):
+            if action == "push" and not have_token:
+                return HubAuthError(f"pushing to {repo} needs a Hub token with write access", **ctx, fix=login)
+            hint = "" if have_token else "; if it is private, log in first: " + login
+            return HubNotFoundError(f"repo {repo} not found on {_endpoint()}", **ctx,
+                                    fix=f"check the repo id (USER/NAME){hint}")
+        if isinstance(e, hf.RevisionNotFoundError):
+            return HubNotFoundError(f"revision {revision!r} not found in {repo}", **ctx,
+                                    fix="check the branch, tag or commit given with --revision")
+        if isinstance(e, hf.RemoteEntryNotFoundError):
+            return HubNotFoundError(f"{repo}{at} has no file {filename}", **ctx,
+                                    fix="check the repo id and --revision")
+        if status == 401:
+            if not have_token:
+                verb = "pushing to" if action == "push" else "reading"
+                return HubAuthError(f"{verb} {repo} needs a Hub token", **ctx, fix=login)
+            return HubAuthError("the Hub rejected the token", **ctx, fix=login)
+        if status == 403:
+            if action == "push":
+                return HubAuthError(f"the token cannot write to {repo}", **ctx,
+                                    fix="use a token with write access to that namespace (fine-grained tokens must "
+                                        "list it), or push to your own USER/NAME")
+            return HubAuthError(f"the token may not read {repo}", **ctx,
+                                fix="ask the owner for access, or use a token of an account that has it")
+        if status == 412:
+            return HubError(f"{repo} changed while pushing", fix="push again")
+        if status is not None and status >= 500:
+            return HubError(f"the Hub answered {status} ({server or 'server error'})",
+                            fix="try again in a few minutes")
+        detail = server or str(e).splitlines()[0]
+        return HubError(f"the Hub answered {status}: {detail}", fix="check the repo id, --revision and the token")
+    return None
+
+
+@contextlib.contextmanager
+def hub_errors(*, repo_id: str | None = None, filename: str | None = None, revision: str | None = None,
+               action: str = "download", token: str | bool | None = None) -> Iterator[None]:
+    """Turn ``huggingface_hub`` errors raised inside into one-line :class:`~ticketfmt.errors.HubError` s.
+
+    Messages never hold the token (it is scrubbed even from the server's words).
+
+    Example:
+        >>> with hub_errors(repo_id="user/r56-ticket"):  # doctest: +SKIP
+        ...     hf_hub_download("user/r56-ticket", "ticket.safetensors")
+    """
+    try:
+        yield
+    except TicketError as e:
+        cleaned = scrub(str(e), token)
+        if cleaned != str(e):  # never let a token through, even inside our own messages
+            raise HubError(cleaned) from None
+        raise
+    except Exception as e:  # noqa: BLE001 - mapped or re-raised unchanged
+        mapped = map_hub_error(e, repo_id=repo_id, filename=filename, revision=revision, action=action, token=token)
+        if mapped is None:
+            raise
+        if isinstance(mapped, HubError):
+            text = scrub(str(mapped), token)
+            if text != str(mapped):
+                mapped = HubError(text)
+        raise mapped from e
