@@ -172,7 +172,12 @@ def info(
             lt.add_row(l["name"], "×".join(map(str, l["shape"])), f"{l['kept']:,}", f"{l['density']:.2%}")
         out.print(lt)
     if summary["provenance"]:
-        out.print("[bold]provenance[/] " + json.dumps(summary["provenance"], sort_keys=True))
+        pt = Table("provenance", "value", title_justify="left", show_header=False, box=None)
+        for key, value in sorted(summary["provenance"].items()):
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            pt.add_row(f"[bold]{key}[/]", text if len(text) <= 100 else text[:97] + "...")
+        out.print("[bold]provenance[/] (all of it: `ticket info --json`)")
+        out.print(pt)
     if summary["results"]:
         rt = Table("dataset", "metric", "value", "epochs", "date", title="results", title_justify="left")
         for r in summary["results"]:
