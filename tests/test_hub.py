@@ -106,7 +106,7 @@ def test_push_then_pull_is_byte_identical_and_a_repush_uploads_nothing(hub: Fake
     res = cli("pull", "org/r8-ticket", "-o", out)
     assert res.code == 0, res.stderr
     assert out.read_bytes() == verified.read_bytes()
-    assert resolved(hub) == {"ticket.safetensors"}  # only the expected file is fetched
+    assert resolved(hub) == {"ticket.safetensors", "config.json"}  # only the expected files are fetched
     one_line_error(cli("pull", "org/r8-ticket", "-o", out), "already exists", "--force")
     assert cli("pull", "org/r8-ticket", "-o", out, "--force").code == 0
 

@@ -9,8 +9,9 @@ this module installs them on ``Ticket`` (``from ticketfmt import Ticket`` import
   ``ticket.safetensors``, ``config.json``, ``density.png`` and ``README.md``); refuses a ticket
   without a recorded result unless ``allow_unverified``; never replaces a README already in the
   repo unless ``card="overwrite"``; an unchanged ticket uploads nothing and makes no commit.
-- :func:`pull`: ``hf_hub_download`` of ``ticket.safetensors`` (cache, ``HF_HUB_OFFLINE=1``,
-  pinned ``revision``), validated, copied byte for byte.
+- :func:`pull`: ``hf_hub_download`` of ``ticket.safetensors`` and ``config.json`` (cache,
+  ``HF_HUB_OFFLINE=1``, pinned ``revision``), validated (a config that contradicts the ticket
+  is an error), copied byte for byte.
 - :func:`card_text`: the card of a ticket file, rendered locally.
 
 Failures of ``huggingface_hub`` become one-line :class:`~ticketfmt.errors.HubError` s with the
@@ -34,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from cards import render_card, render_card_text
 from ticketfmt.errors import HubAuthError, OutputExistsError, UnverifiedTicketError
-from ticketfmt.pretrained import (CONFIG_FILE, PLOT_FILE, README_FILE, TICKET_FILE, commit_of, download_ticket,
-                                  hub_errors, load_ticket_file, map_hub_error, resolve_token, scrub)
+from ticketfmt.pretrained import (CONFIG_FILE, PLOT_FILE, README_FILE, TICKET_FILE, check_config, commit_of,
+                                  download_config, download_ticket, hub_errors, load_ticket_file, map_hub_error,
+                                  resolve_token, scrub)
 from ticketfmt.ticket import Ticket
 
 if TYPE_CHECKING:
@@ -78,14 +80,15 @@ def _git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _load(ticket: Ticket | str | os.PathLike[str]) -> Ticket:
-    return ticket if isinstance(ticket, Ticket) else Ticket.load(ticket)
+def _load(ticket: Ticket | str | os.PathLike[str], verify: bool = True) -> Ticket:
+    return ticket if isinstance(ticket, Ticket) else Ticket.load(ticket, verify=verify)
 
 
 def push(ticket: Ticket | str | os.PathLike[str], repo_id: str, *, private: bool | None = None,
          revision: str | None = None, create_pr: bool = False, allow_unverified: bool = False, card: str = "keep",
          token: str | None = None, commit_message: str | None = None, license: str | None = None,  # noqa: A002
-         base_model: str | None = None, card_kwargs: dict[str, Any] | None = None) -> PushResult:
+         base_model: str | None = None, card_kwargs: dict[str, Any] | None = None,
+         verify: bool = True) -> PushResult:
     """Publish a ticket (a :class:`Ticket` or a ``.ticket`` file) to ``repo_id`` in one commit.
 
     Args:
@@ -97,6 +100,7 @@ def push(ticket: Ticket | str | os.PathLike[str], repo_id: str, *, private: bool
             ``overwrite`` (replace it with the rendered card).
         token: a Hub token (default: ``HF_TOKEN`` or the one of ``hf auth login``); never printed.
         license, base_model: for the card's front matter.
+        verify: check the file's payload sha256 when loading it (``False``: ``--no-verify``).
 
     Raises:
         UnverifiedTicketError: no result recorded and not ``allow_unverified``.
@@ -110,7 +114,7 @@ def push(ticket: Ticket | str | os.PathLike[str], repo_id: str, *, private: bool
     if card not in CARD_POLICIES:
         raise ValueError(f"card must be one of {', '.join(CARD_POLICIES)}, not {card!r}")
     source = ticket if isinstance(ticket, Ticket) else str(ticket)
-    t = _load(ticket)
+    t = _load(ticket, verify)
     name = t.path or f"this {t.arch} ticket" if isinstance(source, Ticket) else source
     if not t.verified and not allow_unverified:
         raise UnverifiedTicketError(f"{name} has no recorded evaluation result, so it cannot be published as a "
@@ -157,12 +161,14 @@ def push(ticket: Ticket | str | os.PathLike[str], repo_id: str, *, private: bool
 
 def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None = None, force: bool = False,
          token: str | bool | None = None, cache_dir: str | os.PathLike[str] | None = None,
-         force_download: bool = False) -> PullResult:
+         force_download: bool = False, verify: bool = True) -> PullResult:
     """Download the ticket of ``repo_id`` (at ``revision``) to ``output``, byte for byte.
 
     Goes through ``hf_hub_download`` (the standard cache; ``HF_HUB_OFFLINE=1`` reads from it)
-    and fetches ``ticket.safetensors`` only. The file is validated as a ticket (checksums
-    included) before ``output`` is written, atomically.
+    and fetches ``ticket.safetensors`` and ``config.json`` only. The file is validated as a
+    ticket (checksums included) and ``config.json`` must not contradict it (the ticket file is
+    the source of truth; an inconsistent repo is an error) before ``output`` is written,
+    atomically. ``verify=False`` skips the checksum and the config check.
 
     Example:
         >>> pull("user/cifar_resnet56-cifar10-ticket", "r56.ticket", revision="v1")  # doctest: +SKIP
@@ -177,7 +183,10 @@ def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None =
     path = download_ticket(repo_id, revision=revision, cache_dir=cache_dir, token=token,
                            force_download=force_download)
     where = f"repo {repo_id}" + (f"@{revision}" if revision else "")
-    ticket = load_ticket_file(path, where, repo_id=repo_id, revision=revision)
+    ticket = load_ticket_file(path, where, verify=verify, repo_id=repo_id, revision=revision)
+    config = download_config(repo_id, revision=commit_of(path) or revision, cache_dir=cache_dir, token=token)
+    if verify:
+        check_config(ticket, config, where, repo_id=repo_id, revision=revision)
 
     def chunks() -> Any:
         with open(path, "rb") as f:
@@ -190,13 +199,14 @@ def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None =
 
 
 def card_text(ticket: Ticket | str | os.PathLike[str], *, repo_id: str | None = None, base_model: str | None = None,
-              license: str | None = None, plot_path: str | None = PLOT_FILE) -> str:  # noqa: A002
-    """The model card (``README.md`` text) of a ticket or a ticket file.
+              license: str | None = None, plot_path: str | None = PLOT_FILE,  # noqa: A002
+              verify: bool = True) -> str:
+    """The model card (``README.md`` text) of a ticket or a ticket file (``verify``: check its checksum).
 
     Example:
         >>> print(card_text("r56.ticket", repo_id="user/r56-ticket"))  # doctest: +SKIP
     """
-    t = _load(ticket)
+    t = _load(ticket, verify)
     size = os.path.getsize(t.path) if t.path and os.path.isfile(t.path) else None
     return render_card_text(t, repo_id=repo_id, base_model=base_model, license=license, plot_path=plot_path,
                             file_size=size)

@@ -14,9 +14,18 @@ A ticket repo (or a folder written by ``save_pretrained``) holds:
 - ``density.png``: the fraction of weights kept per layer;
 - ``README.md``: the model card (rendered by :mod:`cards`, installed by :mod:`ticketfmt.hub`).
 
-Only ``ticket.safetensors`` (and ``config.json``, which the mixin reads) is ever downloaded,
-through ``hf_hub_download``: the standard cache, ``HF_HUB_OFFLINE=1`` and pinned revisions
-work as everywhere on the Hub. Nothing is ever unpickled.
+Only ``ticket.safetensors`` and ``config.json`` are ever downloaded, through
+``hf_hub_download``: the standard cache, ``HF_HUB_OFFLINE=1`` and pinned revisions work as
+everywhere on the Hub. Nothing is ever unpickled. The repo's file listing is only read to
+explain a missing ticket, never to choose what to download, so hostile file names
+(``../x``, ``/etc/x``) cannot make anything be written outside the cache.
+
+The ticket file is the source of truth. A ``config.json`` that states something else
+(architecture, number of classes, the ticket's arch id or sha256) makes the repo
+inconsistent, and loading it is an error (:class:`~ticketfmt.errors.NotATicketRepoError`);
+a missing or unreadable ``config.json`` states nothing and is ignored. ``verify=False``
+skips both this check and the payload checksum. A ``ticket.safetensors`` larger than
+:data:`MAX_TICKET_BYTES` is refused before it is downloaded.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TICKET_FILE", "CONFIG_FILE", "PLOT_FILE", "README_FILE", "PICKLE_SUFFIXES", "config_dict",
            "save_folder", "load_folder", "download_ticket", "download_config", "hub_errors", "map_hub_error", "scrub", "resolve_token",
-           "is_verified"]
+           "is_verified", "check_config", "MAX_TICKET_BYTES"]
 
 TICKET_FILE = "ticket.safetensors"
 CONFIG_FILE = "config.json"
@@ -46,6 +55,13 @@ PLOT_FILE = "density.png"
 README_FILE = "README.md"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 """Weight files that are pickles (or may be): a repo holding only these is refused, never loaded."""
+MAX_TICKET_BYTES = 16 << 30
+"""The largest ``ticket.safetensors`` downloaded (16 GiB; ``TICKETFMT_MAX_TICKET_BYTES`` overrides it).
+
+A dense VGG-19 with init and trained weights is about 1.2 GB; anything much larger is not a
+ticket of the zoo, and is refused before a byte of it is fetched."""
+MAX_CONFIG_BYTES = 10_000_000
+"""A larger ``config.json`` is neither downloaded nor read (it states nothing)."""
 
 
 # -- verification ----------------------------------------------------------------------------------
@@ -143,9 +159,15 @@ def _pickles(names: list[str]) -> list[str]:
     return [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
 
 
+def _printable(name: str) -> str:
+    """A repo file name as it may be shown: control characters (terminal escapes, newlines) escaped."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def _not_a_ticket(where: str, names: list[str], *, repo_id: str | None = None,
                   revision: str | None = None) -> NotATicketRepoError:
     """The error for a repo or folder without ``ticket.safetensors``, saying what it holds instead."""
+    names = [_printable(str(n)) for n in names]  # a hostile listing must not reach the terminal raw
     pickles = _pickles(names)
     if pickles:
         return NotATicketRepoError(
@@ -170,7 +192,8 @@ def load_ticket_file(path: str, where: str, *, verify: bool = True, repo_id: str
     except TicketIntegrityError as e:
         raise NotATicketRepoError(f"{where}: {TICKET_FILE} is damaged ({e.message})", repo_id=repo_id,
                                   filename=TICKET_FILE, revision=revision,
-                                  fix="download it again with force_download=True (`ticket pull --force-download`)"
+                                  fix="download it again with force_download=True (`ticket pull --force-download`), or "
+                                      "skip the check with verify=False (--no-verify)"
                                   ) from None
     except TicketFormatError as e:
         raise NotATicketRepoError(f"{where}: {TICKET_FILE} is not a ticket file ({e.message})", repo_id=repo_id,
@@ -180,13 +203,77 @@ def load_ticket_file(path: str, where: str, *, verify: bool = True, repo_id: str
 
 
 def load_folder(folder: str | os.PathLike[str], *, verify: bool = True) -> Ticket:
-    """The ticket of a folder written by ``save_pretrained`` (or any folder with ``ticket.safetensors``)."""
+    """The ticket of a folder written by ``save_pretrained`` (or any folder with ``ticket.safetensors``).
+
+    With ``verify``, a ``config.json`` beside it must agree with it (:func:`check_config`).
+    """
     folder = Path(folder)
     path = folder / TICKET_FILE
     if not path.is_file():
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
         raise _not_a_ticket(f"folder {folder}", names)
-    return load_ticket_file(str(path), f"folder {folder}", verify=verify)
+    ticket = load_ticket_file(str(path), f"folder {folder}", verify=verify)
+    if verify and (folder / CONFIG_FILE).is_file():
+        check_config(ticket, str(folder / CONFIG_FILE), f"folder {folder}")
+    return ticket
+
+
+def _read_config(path: str) -> dict[str, Any] | None:
+    """``config.json`` as a dict, or None when it is unreadable, too large or not a JSON object."""
+    try:
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            return None
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_config(ticket: Ticket, config_path: str | None, where: str, *, repo_id: str | None = None,
+                 revision: str | None = None) -> None:
+    """Refuse a ``config.json`` that contradicts its ticket (the ticket file is the source of truth).
+
+    Compared, where the config states them: ``architecture``, ``num_classes``,
+    ``ticketfmt.arch.id`` and ``ticketfmt.sha256``. A missing or unreadable config states
+    nothing and passes. Raises :class:`~ticketfmt.errors.NotATicketRepoError`.
+    """
+    if config_path is None:
+        return
+    config = _read_config(config_path)
+    if config is None:
+        return
+    spec = ticket.spec
+    meta = config.get("ticketfmt") if isinstance(config.get("ticketfmt"), dict) else {}
+    arch = meta.get("arch") if isinstance(meta.get("arch"), dict) else {}
+    checks = [("architecture", config, "architecture", spec.name), ("num_classes", config, "num_classes",
+              spec.num_classes), ("ticketfmt.arch.id", arch, "id", spec.id)]
+    if ticket.file_sha256:
+        checks.append(("ticketfmt.sha256", meta, "sha256", ticket.file_sha256))
+    for label, obj, key, expected in checks:
+        if key not in obj or obj[key] is None:
+            continue
+        if obj[key] != expected:
+            raise NotATicketRepoError(
+                f"{where}: {CONFIG_FILE} disagrees with {TICKET_FILE} ({label} is {_shown(obj[key])} in "
+                f"{CONFIG_FILE}, {_shown(expected)} in the ticket)", repo_id=repo_id, filename=CONFIG_FILE,
+                revision=revision,
+                fix=f"the ticket file is the source of truth and this repo is inconsistent: ask its author to push "
+                    f"again (`ticket push`), or skip the check with verify=False (--no-verify)")
+
+
+def max_ticket_bytes() -> int:
+    """:data:`MAX_TICKET_BYTES`, or ``TICKETFMT_MAX_TICKET_BYTES`` when set to a number."""
+    value = os.environ.get("TICKETFMT_MAX_TICKET_BYTES", "").strip()
+    try:
+        return int(value) if value else MAX_TICKET_BYTES
+    except ValueError:
+        return MAX_TICKET_BYTES
 
 
 # -- downloads ----------------------------------------------------------------------------------------
@@ -196,12 +283,26 @@ def download_ticket(repo_id: str, *, revision: str | None = None, cache_dir: str
     """``hf_hub_download`` of ``ticket.safetensors`` (and nothing else); returns the cached path.
 
     A repo without that file is explained: only pickles, only a config, or something else.
+    A file over :func:`max_ticket_bytes` (as the Hub reports its size) is refused before it
+    is downloaded.
     """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
     with hub_errors(repo_id=repo_id, filename=TICKET_FILE, revision=revision, token=token):
         try:
+            info = hf_hub_download(repo_id, TICKET_FILE, revision=revision, cache_dir=cache_dir,
+                                   force_download=force_download, local_files_only=local_files_only, token=token,
+                                   dry_run=True)
+            limit = max_ticket_bytes()
+            size = getattr(info, "file_size", None)
+            if getattr(info, "will_download", True) and isinstance(size, int) and size > limit:
+                where = f"repo {repo_id}" + (f"@{revision}" if revision else "")
+                raise NotATicketRepoError(
+                    f"{where}: {TICKET_FILE} is {size:,} bytes, over the {limit:,}-byte limit of a ticket download "
+                    "(not a ticket, or a hostile repo); nothing was downloaded", repo_id=repo_id,
+                    filename=TICKET_FILE, revision=revision,
+                    fix="check the repo id; to download it anyway, raise TICKETFMT_MAX_TICKET_BYTES")
             return hf_hub_download(repo_id, TICKET_FILE, revision=revision, cache_dir=cache_dir,
                                    force_download=force_download, local_files_only=local_files_only, token=token)
         except RemoteEntryNotFoundError:
@@ -212,10 +313,18 @@ def download_ticket(repo_id: str, *, revision: str | None = None, cache_dir: str
 
 def download_config(repo_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
                     local_files_only: bool = False, token: str | bool | None = None) -> str | None:
-    """Fetch ``config.json`` (the file the Hub counts downloads on), best effort: None when it cannot."""
+    """Fetch ``config.json`` (the file the Hub counts downloads on), best effort: None when it cannot.
+
+    A config over :data:`MAX_CONFIG_BYTES` is not downloaded (None: it states nothing).
+    """
     from huggingface_hub import hf_hub_download
 
     try:
+        info = hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir,
+                               local_files_only=local_files_only, token=token, dry_run=True)
+        size = getattr(info, "file_size", None)
+        if getattr(info, "will_download", True) and isinstance(size, int) and size > MAX_CONFIG_BYTES:
+            return None
         return hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token)
     except Exception:  # the ticket is already loaded; the config is not needed to use it

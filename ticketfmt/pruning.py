@@ -109,8 +109,7 @@ def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitud
     if counts is None and (sparsity is None or not 0.0 <= sparsity < 1.0):
         raise TicketError(f"sparsity must be in [0, 1), got {sparsity}", fix="pass --sparsity 0.9 for 90%")
     scores = scorer(ticket, seed=seed, **kwargs)
-    if like is not None:
-        assert counts is not None
+    if counts is not None:
         masks = {}
         for k, m in ticket.masks.items():
             alive = int(m.sum())

@@ -335,9 +335,11 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         :class:`~ticketfmt.errors.HubError` s; a repo without a ticket (or with only pickles)
         raises :class:`~ticketfmt.errors.NotATicketRepoError`. ``verify=False`` skips the checksum.
 
-        The ticket file is the whole truth: ``config.json`` is fetched for the Hub's download
-        count and otherwise ignored (unlike the mixin's default, which would turn its keys into
-        constructor arguments), so a damaged or hostile config cannot break loading.
+        The ticket file is the whole truth: ``config.json`` is never turned into constructor
+        arguments (unlike the mixin's default). It is fetched (the Hub counts downloads on it)
+        and checked: one that contradicts the ticket (architecture, number of classes, arch id,
+        sha256) raises :class:`~ticketfmt.errors.NotATicketRepoError`; a missing or unreadable
+        one is ignored. ``verify=False`` skips that check too.
 
         Example:
             >>> ticket = Ticket.from_pretrained("user/cifar_resnet56-cifar10-ticket", revision="v1")  # doctest: +SKIP
@@ -362,7 +364,8 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
                          force_download: bool, local_files_only: bool, token: str | bool | None, verify: bool = True,
                          **model_kwargs: Any) -> Ticket:
-        from ticketfmt.pretrained import commit_of, download_config, download_ticket, load_folder, load_ticket_file
+        from ticketfmt.pretrained import (check_config, commit_of, download_config, download_ticket, load_folder,
+                                          load_ticket_file)
 
         # Constructor arguments (e.g. num_classes from a config.json) are ignored: the ticket file is
         # authoritative; anything else is a caller's typo.
@@ -374,8 +377,10 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         path = download_ticket(model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
                                local_files_only=local_files_only, token=token)
         ticket = load_ticket_file(path, f"repo {model_id}", verify=verify, repo_id=model_id, revision=revision)
-        download_config(model_id, revision=commit_of(path) or revision, cache_dir=cache_dir,
-                        local_files_only=local_files_only, token=token)
+        config = download_config(model_id, revision=commit_of(path) or revision, cache_dir=cache_dir,
+                                 local_files_only=local_files_only, token=token)
+        if verify:
+            check_config(ticket, config, f"repo {model_id}", repo_id=model_id, revision=revision)
         ticket.hub_repo_id, ticket.hub_revision = model_id, commit_of(path)
         return ticket
 

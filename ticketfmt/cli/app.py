@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer._click import exceptions as click_exc  # typer vendors click; its exceptions live there
@@ -25,6 +25,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip the integrity checks on load (the payload "
+                                                             "sha256; for Hub downloads also config.json's "
+                                                             "agreement with the ticket).")]
+"""The ``--no-verify`` option of every command that loads a ticket file."""
 
 out = Console(highlight=False)  # data goes to stdout
 err = Console(stderr=True, highlight=False)  # progress, warnings and errors go to stderr

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ticketfmt.cli.app import app, check_output, err, out, warn
+from ticketfmt.cli.app import NoVerify, app, check_output, err, out, warn
 from ticketfmt.errors import ConversionError, OutputExistsError, TicketError
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ def convert(
     encoding: Annotated[str, typer.Option("--encoding", help="packed (default) or dense.")] = "packed",
     force: Annotated[bool, typer.Option("--force", help="Replace outputs that exist.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+    no_verify: NoVerify = False,
 ) -> None:
     """Convert a ticket to deeper (stretch) or shallower (squeeze) networks of its family by replicating or dropping blocks, mask and init together (the Elastic Lottery Ticket Hypothesis).
 
@@ -86,7 +87,7 @@ def convert(
     from converters.files import PackedSource, write_converted
 
     fast = header.encoding == "packed" and encoding == "packed"
-    src: Any = PackedSource.open(source) if fast else Ticket.load(source)
+    src: Any = PackedSource.open(source, verify=not no_verify) if fast else Ticket.load(source, verify=not no_verify)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for plan, path in zip(plans, paths, strict=True):

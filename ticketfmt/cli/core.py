@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ticketfmt.cli.app import app, check_output, err, out
+from ticketfmt.cli.app import NoVerify, app, check_output, err, out
 
 Output = Annotated[Path, typer.Option("-o", "--output", help="Where to write the ticket.", dir_okay=False)]
 Force = Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")]
@@ -63,6 +63,7 @@ def prune(
                                                            "with.")] = 1,
     encoding: Encoding = "packed",
     force: Force = False,
+    no_verify: NoVerify = False,
 ) -> None:
     """Prune a ticket once, globally, to an exact sparsity (or to another ticket's per-layer densities).
 
@@ -89,8 +90,8 @@ def prune(
         from ticketfmt.data import get_spec
         get_spec(dataset)
     check_output(output, force)
-    ticket = Ticket.load(file)
-    other = Ticket.load(like) if like is not None else None
+    ticket = Ticket.load(file, verify=not no_verify)
+    other = Ticket.load(like, verify=not no_verify) if like is not None else None
     kwargs: dict[str, Any] = {}
     if method in DATA_METHODS:
         from ticketfmt.pai import data_batches

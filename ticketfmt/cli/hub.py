@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ticketfmt.cli.app import app, check_output, err, out, warn
+from ticketfmt.cli.app import NoVerify, app, check_output, err, out, warn
 
 import_app = typer.Typer(name="import", help="Turn other tools' runs into tickets (open_lth / ElasticLTH).",
                          no_args_is_help=True)
@@ -83,7 +83,7 @@ def push(
     with _hub_progress():
         result = push_ticket(file, repo, private=private or None, revision=revision, create_pr=create_pr,
                              allow_unverified=allow_unverified, card=card, token=token, commit_message=message,
-                             license=license, base_model=base_model)
+                             license=license, base_model=base_model, verify=True)
     if not result.changed:
         err.print(f"{result.repo_id}@{result.revision} is up to date: nothing uploaded", soft_wrap=True)
     elif result.pr_url:
@@ -104,10 +104,11 @@ def pull(
     force_download: Annotated[bool, typer.Option("--force-download", help="Download again even if cached.")
                               ] = False,
     token: Token = None,
+    no_verify: NoVerify = False,
 ) -> None:
     """Download a ticket from the Hugging Face Hub.
 
-    Fetches ticket.safetensors only, through the standard Hugging Face cache (HF_HUB_OFFLINE=1 reads from it), and checks it before writing the output.
+    Fetches ticket.safetensors and config.json only, through the standard Hugging Face cache (HF_HUB_OFFLINE=1 reads from it), and checks them before writing the output: the ticket's checksum, and that config.json does not contradict the ticket (the ticket file is the source of truth; an inconsistent repo is an error). --no-verify skips both checks.
 
     \b
     Examples:
@@ -119,7 +120,8 @@ def pull(
 
     check_output(output, force)
     with _hub_progress():
-        result = pull_ticket(repo, output, revision=revision, force=force, token=token, force_download=force_download)
+        result = pull_ticket(repo, output, revision=revision, force=force, token=token, force_download=force_download,
+                             verify=not no_verify)
     t = result.ticket
     at = f"@{result.commit[:10]}" if result.commit else ""
     err.print(f"wrote {result.path} ({t.arch}, {t.sparsity:.2%} sparse, {result.size / 1e6:.2f} MB) from "
@@ -141,6 +143,7 @@ def card(
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Also write density.png beside the card "
                                                                 "(with -o).")] = True,
     force: Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")] = False,
+    no_verify: NoVerify = False,
 ) -> None:
     """Render the model card a push would write (README.md), locally.
 
@@ -156,7 +159,7 @@ def card(
 
     if output is not None:
         check_output(output, force)
-    ticket = Ticket.load(file)
+    ticket = Ticket.load(file, verify=not no_verify)
     text = card_text(ticket, repo_id=repo_id, base_model=base_model, license=license)
     if output is None:
         typer.echo(text, nl=False)  # verbatim: no rich markup or emoji codes

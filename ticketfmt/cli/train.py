@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ticketfmt.cli.app import app, check_output, err, out
+from ticketfmt.cli.app import NoVerify, app, check_output, err, out
 
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet "
                                                                "or imagefolder:PATH.")]
@@ -266,6 +266,7 @@ def verify(
     sync_bn: SyncBN = True,
     force: Annotated[bool, typer.Option("--force", help="Replace -o if it exists.")] = False,
     as_json: AsJson = False,
+    no_verify: NoVerify = False,
 ) -> None:
     """Retrain a ticket from its rewind weights with the mask fixed, evaluate top-1 on the test split.
 
@@ -291,7 +292,7 @@ def verify(
     from ticketfmt.ticket import Ticket
     from ticketfmt.train import verify as run_verify
 
-    ticket = Ticket.load(file)
+    ticket = Ticket.load(file, verify=not no_verify)
     with _display("verify") as callback:
         record = run_verify(ticket, dataset, from_scratch=from_scratch, recipe=recipe, subset=subset, seed=seed,
                             device=device, data_dir=data_dir, compile=compile, progress=callback, sync_bn=sync_bn,
