@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ticketfmt.errors import ConversionError, TicketFormatError, UnknownArchError
-from ticketfmt.io import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.io import base_metadata, check_layers, pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.spec import Header
 from ticketfmt.ticket import stage_sparsity
 from ticketfmt.zoo import ArchSpec, prunable_names, spec_from_json, state_dict_shapes
@@ -37,19 +37,8 @@ from converters.registry import get_converter
 __all__ = ["PackedSource", "ConvertedFile", "write_converted"]
 
 
-
 # The checks below use numpy on zero-copy views: single-threaded, so their time does not depend
 # on waking OpenMP threads on a busy machine (the tensors here are small and many).
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-def _popcount(bits: torch.Tensor) -> int:
-    """The number of set bits of a uint8 tensor."""
-    if not bits.numel():
-        return 0
-    return int(_POPCOUNT[bits.numpy()].sum(dtype=np.int64))
-
-
 def _all_finite(t: torch.Tensor) -> bool:
     # A finite sum proves every value finite (NaN and inf propagate); only a non-finite sum
     # (an overflow of large finite values, or a real NaN/inf) needs the exact test.
@@ -91,21 +80,7 @@ class PackedSource:
         p, spec, header = self.path, self.spec, self.header
         shapes = state_dict_shapes(spec)
         prunable = prunable_names(spec)
-        for name, layer in header.layers.items():
-            if name not in shapes:
-                raise TicketFormatError(f"layer {name!r} is not in {spec.id}'s state dict", path=p, tensor=name,
-                                        fix="the file is corrupted or was written for another architecture")
-            if layer.shape != shapes[name]:
-                raise TicketFormatError(f"layer {name!r} has shape {list(layer.shape)} but {spec.id} expects "
-                                        f"{list(shapes[name])}", path=p, tensor=name, fix="the file is corrupted")
-            raw = self.tensors[f"mask/{name}"]
-            if layer.numel % 8 and raw.numel() and int(raw[-1]) & ((1 << (8 - layer.numel % 8)) - 1):
-                raise TicketFormatError(f"mask/{name}: padding bits are not zero", path=p, tensor=f"mask/{name}",
-                                        fix="the file is corrupted; download or copy it again")
-            kept = _popcount(raw)
-            if kept != layer.kept:
-                raise TicketFormatError(f"mask/{name} keeps {kept} weights but the metadata says {layer.kept}", path=p,
-                                        tensor=f"mask/{name}", fix="the file is corrupted; download or copy it again")
+        check_layers(p, header, self.tensors, spec)
         missing = [n for n in prunable if n not in header.layers]
         extra = [n for n in header.layers if n not in prunable]
         if missing or extra:

@@ -31,7 +31,6 @@ skips both this check and the payload checksum. A ``ticket.safetensors`` larger 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -111,14 +110,6 @@ def _comparable(path: str) -> tuple[Any, ...]:
     return json.dumps(meta, sort_keys=True), table
 
 
-def _sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_ticket_file(ticket: Ticket, target: Path) -> str:
     """Write ``ticket`` to ``target`` (the original file's bytes when equivalent); returns its sha256.
 
@@ -126,11 +117,13 @@ def write_ticket_file(ticket: Ticket, target: Path) -> str:
     byte, so a pushed ticket is exactly the file the user has. Otherwise it is saved afresh
     (in the encoding it was read with, ``packed`` for new tickets).
     """
+    from ticketfmt.io import sha256_file
+
     ticket.save(target, encoding=ticket.encoding or "packed")
     source = ticket.path
     if source and ticket.file_sha256 and os.path.isfile(source):
         try:
-            same = _sha256(source) == ticket.file_sha256 and _comparable(source) == _comparable(str(target))
+            same = sha256_file(source) == ticket.file_sha256 and _comparable(source) == _comparable(str(target))
         except (OSError, TicketError, ValueError):
             same = False
         if same:
@@ -138,7 +131,7 @@ def write_ticket_file(ticket: Ticket, target: Path) -> str:
             shutil.copyfile(source, tmp)
             os.replace(tmp, target)
             return ticket.file_sha256
-    return _sha256(target)
+    return sha256_file(target)
 
 
 def save_folder(ticket: Ticket, folder: str | os.PathLike[str]) -> None:

@@ -13,7 +13,7 @@ from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from ticketfmt.errors import HubError, HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
-from ticketfmt.io import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.io import base_metadata, check_layers, pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.spec import ENCODINGS
 from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json, state_dict_shapes
 
@@ -270,25 +270,11 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
             spec = spec_from_json(header.arch)
         except UnknownArchError as e:
             raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
-        shapes = state_dict_shapes(spec)
+        check_layers(p, header, tensors, spec)
         masks: dict[str, torch.Tensor] = {}
         for name, layer in header.layers.items():
-            if name not in shapes:
-                raise TicketFormatError(f"layer {name!r} is not in {spec.id}'s state dict", path=p, tensor=name,
-                                        fix="the file is corrupted or was written for another architecture")
-            if layer.shape != shapes[name]:
-                raise TicketFormatError(f"layer {name!r} has shape {list(layer.shape)} but {spec.id} expects "
-                                        f"{list(shapes[name])}", path=p, tensor=name, fix="the file is corrupted")
             raw = tensors[f"mask/{name}"]
-            m = unpack_bits(raw, layer.shape) if header.encoding == "packed" else raw.clone()
-            if header.encoding == "packed" and layer.numel % 8 and int(raw[-1]) & ((1 << (8 - layer.numel % 8)) - 1):
-                raise TicketFormatError(f"mask/{name}: padding bits are not zero", path=p, tensor=f"mask/{name}",
-                                        fix="the file is corrupted; download or copy it again")
-            kept = int(m.sum())
-            if kept != layer.kept:
-                raise TicketFormatError(f"mask/{name} keeps {kept} weights but the metadata says {layer.kept}", path=p,
-                                        tensor=f"mask/{name}", fix="the file is corrupted; download or copy it again")
-            masks[name] = m
+            masks[name] = unpack_bits(raw, layer.shape) if header.encoding == "packed" else raw.clone()
         sections: dict[str, dict[str, torch.Tensor]] = {"init": {}, "trained": {}}
         for full, t in tensors.items():
             section, _, name = full.partition("/")
