@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats: the `make bench` set")
     args = ap.parse_args()
     runs = [
-        ("Elastic conversion", ["bench/bench_convert.py", "--repeat", "3" if args.quick else "5"]),
+        ("Elastic conversion", ["bench/bench_convert.py", "--repeat", "2" if args.quick else "5"]),
         ("Format: load and size", ["bench/perf_format.py", "--repeat", "2" if args.quick else "5"]),
         ("Training throughput", ["bench/bench_train.py", "--steps", "6" if args.quick else "10",
                                  "--rounds", "2" if args.quick else "3"]),

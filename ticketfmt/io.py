@@ -30,7 +30,6 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "I64": torch.int64, "U64": torch.uint64, "F64": torch.float64,
 }
 DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
-_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)
 
 
 def pack_bits(mask: torch.Tensor) -> torch.Tensor:
@@ -40,11 +39,8 @@ def pack_bits(mask: torch.Tensor) -> torch.Tensor:
         >>> pack_bits(torch.tensor([True, False, True, True, False, False, False, False, True]))
         tensor([176, 128], dtype=torch.uint8)
     """
-    flat = mask.reshape(-1).to(torch.uint8)
-    pad = (-flat.numel()) % 8
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad)])
-    return (flat.view(-1, 8) << _SHIFTS).sum(dim=1, dtype=torch.uint8)
+    flat = mask.detach().reshape(-1).cpu().numpy()
+    return torch.from_numpy(np.packbits(flat))
 
 
 def unpack_bits(packed: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -52,8 +48,8 @@ def unpack_bits(packed: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     n = 1
     for d in shape:
         n *= d
-    bits = (packed.reshape(-1, 1) >> _SHIFTS) & 1
-    return bits.reshape(-1)[:n].to(torch.bool).reshape(shape)
+    bits = np.unpackbits(packed.reshape(-1).numpy(), count=n)
+    return torch.from_numpy(bits.view(np.bool_)).reshape(shape)
 
 
 def _tensor_bytes(t: torch.Tensor) -> memoryview:

@@ -62,7 +62,8 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
     def __init__(self, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor], init: Mapping[str, torch.Tensor],
                  trained: Mapping[str, torch.Tensor] | None = None, provenance: Mapping[str, Any] | None = None,
-                 results: list[dict[str, Any]] | None = None, *, num_classes: int | None = None) -> None:
+                 results: list[dict[str, Any]] | None = None, *, num_classes: int | None = None,
+                 _zero_pruned: bool = True) -> None:
         self.spec: ArchSpec = get_arch(arch, num_classes)
         self.masks: dict[str, torch.Tensor] = {k: v for k, v in masks.items()}
         self.init: dict[str, torch.Tensor] = dict(init)
@@ -76,7 +77,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         self.hub_revision: str | None = None  # and the commit it was read at
         self._validate()
         for weights in (self.init, self.trained):
-            if weights is None:
+            if weights is None or not _zero_pruned:  # a packed file holds no pruned values: nothing to zero
                 continue
             for name, m in self.masks.items():
                 weights[name] = torch.where(m, weights[name], torch.zeros((), dtype=weights[name].dtype))
@@ -281,14 +282,13 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
             if section == "mask":
                 continue
             if header.encoding == "packed" and name in masks:
-                dense = torch.zeros(masks[name].shape, dtype=t.dtype)
-                dense[masks[name]] = t
-                t = dense
+                t = torch.zeros(masks[name].shape, dtype=t.dtype).masked_scatter_(masks[name], t)
             else:
                 t = t.clone()
             sections[section][name] = t
         try:
-            ticket = cls(spec, masks, sections["init"], sections["trained"] or None, header.provenance, header.results)
+            ticket = cls(spec, masks, sections["init"], sections["trained"] or None, header.provenance, header.results,
+                         _zero_pruned=header.encoding != "packed")
         except MaskError as e:
             raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
         ticket.path, ticket.file_sha256, ticket.encoding = p, file_sha, header.encoding
