@@ -1,0 +1,52 @@
+"""`bench/reproduce.py --scale smoke` runs end to end and writes every output (issue 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TICKETFMT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def test_reproduce_smoke(tmp_path: Path) -> None:
+    if not (SHARED_DATA / "cifar10-mini-jpeg.tar.gz").is_file():
+        pytest.skip(f"shared data not found: {SHARED_DATA / 'cifar10-mini-jpeg.tar.gz'} "
+                    "(set TICKETFMT_SHARED_DATA to the folder holding it)")
+    out = tmp_path / "reproduce-smoke"
+    env = {**os.environ, "TICKETFMT_SHARED_DATA": str(SHARED_DATA)}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "reproduce.py"), "--scale", "smoke", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("results.md", "results.json", "accuracy_vs_sparsity.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert (out / "accuracy_vs_sparsity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from reproduce import METHODS
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    table = (out / "results.md").read_text()
+    for _, label in METHODS:  # every arm has a row with numbers in it
+        row = next((line for line in table.splitlines() if line.startswith(f"| {label} |")), None)
+        assert row is not None, label
+        assert "n=1" in row, row
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] is True
+    assert {k for k, _ in METHODS} <= set(res["table"])
+    assert all(res["table"][k]["cells"] for k, _ in METHODS)
+    assert res["savings"] and all(s["image_ratio"] > 1 for s in res["savings"])
+
+    # a rerun with --resume skips every finished arm (nothing retrains) and rebuilds the outputs
+    arms = sorted(p.name for p in (out / "arms").glob("*.json"))
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "reproduce.py"), "--scale", "smoke", "--out", str(out),
+                           "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ": training " not in proc.stdout
+    assert sorted(p.name for p in (out / "arms").glob("*.json")) == arms
