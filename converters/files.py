@@ -28,7 +28,7 @@ import torch
 from ticketfmt.errors import ConversionError, TicketFormatError, UnknownArchError
 from ticketfmt.io import base_metadata, check_layers, pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.spec import Header
-from ticketfmt.ticket import stage_sparsity
+from ticketfmt.ticket import sparsity_of, stage_sparsity
 from ticketfmt.zoo import ArchSpec, prunable_names, spec_from_json, state_dict_shapes
 
 from converters.base import Plan, elastic_provenance
@@ -114,18 +114,10 @@ class PackedSource:
 
     @property
     def sparsity(self) -> float:
-        return _sparsity(self.layer_density())
+        return sparsity_of(self.layer_density())
 
     def stage_sparsity(self) -> dict[str, float]:
         return stage_sparsity(self.spec, self.layer_density())
-
-
-def _sparsity(density: dict[str, tuple[int, int]]) -> float:
-    kept = total = 0
-    for k, n in density.values():
-        kept += k
-        total += n
-    return 1.0 - kept / total if total else 0.0
 
 
 @dataclass
@@ -148,7 +140,7 @@ class ConvertedFile:
 
     @property
     def sparsity(self) -> float:
-        return _sparsity(self.density)
+        return sparsity_of(self.density)
 
     def stage_sparsity(self) -> dict[str, float]:
         return stage_sparsity(self.spec, self.density)
@@ -217,7 +209,7 @@ def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], 
         "results": json.dumps([], separators=(",", ":")),
         "layers": json.dumps({k: {"shape": list(t_shapes[k]), "kept": density[k][0]} for k in t_prunable},
                              separators=(",", ":")),
-        "sparsity": f"{_sparsity(density):.6f}",
+        "sparsity": f"{sparsity_of(density):.6f}",
     })
     tensors = {f"mask/{k}": masks[k] for k in t_prunable}
     tensors.update({f"init/{k}": values[k] for k in t_shapes})

@@ -141,11 +141,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     @property
     def sparsity(self) -> float:
         """Fraction of the prunable weights that the mask removes."""
-        kept = total = 0
-        for k, n in self.layer_density().values():
-            kept += k
-            total += n
-        return 1.0 - kept / total if total else 0.0
+        return sparsity_of(self.layer_density())
 
     def stage_sparsity(self) -> dict[str, float]:
         """Sparsity per stage (``stem``, ``stage1``.., ``head``) over the prunable weights."""
@@ -416,6 +412,13 @@ def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:
         if isinstance(fc, nn.Linear):
             return fc.out_features
     return None
+
+
+def sparsity_of(density: Mapping[str, tuple[int, int]]) -> float:
+    """Overall sparsity from ``name -> (kept, total)``."""
+    kept = sum(k for k, _ in density.values())
+    total = sum(n for _, n in density.values())
+    return 1.0 - kept / total if total else 0.0
 
 
 def stage_sparsity(spec: ArchSpec, density: Mapping[str, tuple[int, int]]) -> dict[str, float]:
