@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +54,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set TICKETFMT_SHARED_DATA to its folder)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:
+    """A FakeHub on 127.0.0.1 with the huggingface_hub client pointed at it (and a private cache)."""
+    from hubserver import FakeHub
+
+    with FakeHub() as fake:
+        fake.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache")
+        yield fake
+        assert fake.errors == []  # the fake server's own bugs fail the test

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import struct
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,6 @@ def one_line_error(res, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        fake.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache")
-        yield fake
-        assert fake.errors == []
 
 
 @pytest.fixture

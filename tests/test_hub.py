@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 RESULT = {"dataset": "cifar10", "split": "test", "metric": "top1", "value": 0.9123, "epochs": 160}
 IMP = {"method": "imp", "level": 3, "rate": 0.2, "rewind": "1000it", "dataset": "cifar10",
        "recipe": {"name": "cifar_resnet", "lr": 0.1}, "seed": 0}
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        fake.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache")
-        yield fake
-        assert fake.errors == []
 
 
 @pytest.fixture(scope="module")

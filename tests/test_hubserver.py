@@ -12,7 +12,6 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import hashlib  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 
 REPO = "org/tickets"
 BIG = 10_500_000
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with FakeHub() as fake:
-        fake.configure_client(monkeypatch, cache_dir=tmp_path / "hf-cache")
-        yield fake
-        assert fake.errors == []
 
 
 @pytest.fixture
