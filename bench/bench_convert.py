@@ -8,12 +8,12 @@ Cases (sources: a fresh timm init, magnitude-pruned once to 89.26%, IMP level 10
   their width-changing conv, which cannot be replicated; the bench records the error.)
 
 For each, three ways of doing the work, all load + convert + save:
-- ``cli``: what `ticket convert` runs for a packed file (``converters.files``: the packed
+- ``cli``: what `ticket convert` runs for a packed file (``ticketfmt.converters.files``: the packed
   tensors are re-indexed, nothing is unpacked);
-- ``ticket``: ``Ticket.load`` + ``converters.convert`` + ``Ticket.save`` (the Python API);
+- ``ticket``: ``Ticket.load`` + ``ticketfmt.converters.convert`` + ``Ticket.save`` (the Python API);
 - ``floor``: read the source file + atomically write (fsync, rename, as ``Ticket.save``) a file of
   the target's size;
-- ``format``: the ticket format's own I/O and nothing else: ``ticketfmt.io.read_file`` of the
+- ``format``: the ticket format's own I/O and nothing else: ``ticketfmt.format.tensors.read_file`` of the
   source (header checks, file and payload sha256) + ``write_tensors`` of the target's tensors
   (payload sha256, atomic write), i.e. the part of ``cli`` that is not conversion.
 Times are in-process after a warm-up (imports and the meta-device shapes cached), min and median
@@ -60,21 +60,21 @@ def make_source(arch: str, path: Path) -> None:
 
 def run_once(mode: str, src: str, target: str, out: str) -> None:
     if mode == "cli":
-        from converters import plan_conversion
-        from converters.files import PackedSource, write_converted
+        from ticketfmt.converters import plan_conversion
+        from ticketfmt.converters.files import PackedSource, write_converted
         source = PackedSource.open(src)
         write_converted(source, plan_conversion(source.spec, target), out)
     elif mode == "ticket":
-        from converters import convert
+        from ticketfmt.converters import convert
         from ticketfmt import Ticket
         convert(Ticket.load(src), target).save(out)
     elif mode == "format":
-        from ticketfmt.io import read_file, write_tensors
+        from ticketfmt.format.tensors import read_file, write_tensors
         tensors, meta = _target_payload(src, target)  # read once, outside the timing
         read_file(src)
         write_tensors(out, tensors, meta)
     else:
-        from ticketfmt.atomic import atomic_write
+        from ticketfmt.format.atomic import atomic_write
         payload = _zeros(_target_size(src, target))  # allocated once, outside the timing
         with open(src, "rb") as f:
             f.read()
@@ -92,7 +92,7 @@ def _target_payload(src: str, target: str) -> tuple[dict, dict]:
     # The converted file's tensors and metadata, for the format floor (its own read + write).
     key = (src, target)
     if key not in _PAYLOADS:
-        from ticketfmt.io import read_file
+        from ticketfmt.format.tensors import read_file
         out = src + ".payload-probe"
         run_once("cli", src, target, out)
         header, tensors, _ = read_file(out)
@@ -122,7 +122,7 @@ def _target_size(src: str, target: str) -> int:
 
 
 def warm(src: str, target: str, size: int | None = None) -> None:
-    from ticketfmt.spec import read_header
+    from ticketfmt.format.spec import read_header
     from ticketfmt.zoo import get_arch, spec_from_json, state_dict_shapes
     state_dict_shapes(spec_from_json(read_header(src).arch))
     state_dict_shapes(get_arch(target))
@@ -134,7 +134,7 @@ def warm(src: str, target: str, size: int | None = None) -> None:
 
 def dense_size(target: str, num_classes: int) -> int:
     from ticketfmt.zoo import get_arch, prunable_names
-    from ticketfmt.zoo import _layout  # dtypes of the state dict (the meta-device layout)
+    from ticketfmt.zoo.base import _layout  # dtypes of the state dict (the meta-device layout)
     spec = get_arch(target, num_classes)
     layout = _layout(spec)
     size = 0
@@ -216,9 +216,9 @@ def main() -> None:
     if args.memory_child:
         memory_child(*args.memory_child)
         return
-    from converters import plan_conversion
+    from ticketfmt.converters import plan_conversion
     from ticketfmt.errors import ConversionError
-    from ticketfmt.spec import read_header
+    from ticketfmt.format.spec import read_header
 
     results: dict[str, object] = {"machine": machine(), "sparsity": SPARSITY, "repeat": args.repeat, "cases": [],
                                   "impossible": []}

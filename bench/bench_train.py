@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ticketfmt import Ticket, build_model, prune
-from ticketfmt.recipes import recipe_for
+from ticketfmt.train.recipes import recipe_for
 from ticketfmt.train import Trainer, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -83,7 +83,7 @@ def log(msg: str) -> None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from ticketfmt.atomic import atomic_write
+    from ticketfmt.format.atomic import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, [json.dumps(obj, indent=2, sort_keys=False).encode()])
@@ -98,7 +98,7 @@ def _install_test_subset(n: int | None) -> None:
     """
     if not n:
         return
-    import ticketfmt.train as T
+    import ticketfmt.train.core as T
     from ticketfmt import data as D
 
     orig = T._make_data
@@ -118,7 +118,7 @@ class Bench:
         self.cfg = dict(SCALES[scale])
         self.out = out
         self.resume = resume
-        from ticketfmt.recipes import recipe_for
+        from ticketfmt.train.recipes import recipe_for
 
         c = self.cfg
         self.recipe = recipe_for(c["target"]).override(epochs=c["epochs"], batch_size=c["batch_size"],
@@ -234,7 +234,7 @@ class Bench:
         """IMP on both networks first, then the arms method by method over all levels, in order of
         importance (interpolate, random, SNIP, append, squeeze), so that a run cut short still has
         the core comparison at every sparsity."""
-        from converters import convert
+        from ticketfmt.converters import convert
         from ticketfmt.pruning import prune
         from ticketfmt.ticket import Ticket
 
@@ -347,7 +347,7 @@ class Bench:
                    "machine": _machine(), "table": table, "savings": savings, "arms": arms,
                    "complete": self._complete(trainings)}
         _write_json(self.out / "results.json", results)
-        from ticketfmt.atomic import atomic_write
+        from ticketfmt.format.atomic import atomic_write
 
         atomic_write(self.out / "results.md", [render_md(results).encode()])
         plot(results, self.out / "accuracy_vs_sparsity.png")
@@ -442,7 +442,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
     """Accuracy against sparsity per method (lines + markers, axes, legend), drawn with Pillow."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from ticketfmt.atomic import atomic_write
+    from ticketfmt.format.atomic import atomic_write
 
     series = []
     for i, (key, label) in enumerate(METHODS):

@@ -17,7 +17,7 @@ tables, so hostile provenance strings cannot break the card. Only ticketfmt's co
 ``huggingface_hub``, ``jinja2``) is imported.
 
 Example:
-    >>> from cards import render_card
+    >>> from ticketfmt.cards import render_card
     >>> card = render_card(ticket, repo_id="user/cifar_resnet56-cifar10-ticket")  # doctest: +SKIP
     >>> card.data.library_name  # doctest: +SKIP
     'ticketfmt'
@@ -164,7 +164,7 @@ def _metric(name: Any) -> tuple[str, str]:
 
 def template_text(name: str = DEFAULT_TEMPLATE) -> str:
     """The text of a card template shipped in ``cards/templates``."""
-    return resources.files("cards").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("ticketfmt.cards").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def base_model_of(ticket: Ticket) -> str | None:
@@ -345,8 +345,8 @@ def _mappings(prov: dict[str, Any]) -> list[dict[str, str]]:
 def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | None = "density.png",
                  file_size: int | None = None) -> dict[str, Any]:
     """Everything the template shows, already formatted and escaped."""
-    from ticketfmt import __version__
-    from ticketfmt.spec import FORMAT_VERSION
+    from ticketfmt._version import __version__
+    from ticketfmt.format.spec import FORMAT_VERSION
 
     spec = ticket.spec
     density = ticket.layer_density()

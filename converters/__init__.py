@@ -10,7 +10,7 @@ and only the ticketfmt core is imported.
 
 Example:
     >>> from ticketfmt import Ticket, build_model
-    >>> from converters import convert
+    >>> from ticketfmt.converters import convert
     >>> r20 = Ticket.from_model(build_model("cifar_resnet20", seed=0), "cifar_resnet20")
     >>> r32 = convert(r20, "cifar_resnet32")  # interpolate: B0 B1 B1 B2 B2
     >>> r32.arch, r32.provenance["mappings"][0]
@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from converters.base import (DEPTH_GAP_RATIO, FamilyConverter, Plan, apply_plan, plan_conversion, resolve_target,
+from ticketfmt.converters.base import (DEPTH_GAP_RATIO, FamilyConverter, Plan, apply_plan, plan_conversion, resolve_target,
                              tensor_sha256)
-from converters.mapping import (DEFAULT_SQUEEZE, DEFAULT_STRETCH, SQUEEZE_STRATEGIES, STRATEGIES, STRETCH_STRATEGIES,
+from ticketfmt.converters.mapping import (DEFAULT_SQUEEZE, DEFAULT_STRETCH, SQUEEZE_STRATEGIES, STRATEGIES, STRETCH_STRATEGIES,
                                 format_mapping, format_stage, invert, parse_mapping, parse_stage)
-from converters.registry import get_converter, register, registered_families
+from ticketfmt.converters.registry import get_converter, register, registered_families
 
 if TYPE_CHECKING:
     from ticketfmt.ticket import Ticket

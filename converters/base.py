@@ -21,8 +21,8 @@ from ticketfmt.errors import ConversionError
 from ticketfmt.ticket import Ticket
 from ticketfmt.zoo import FAMILIES, ArchSpec, get_arch, prunable_names, state_dict_shapes
 
-from converters.mapping import StageMap, format_mapping, format_stage, generate, parse_mapping
-from converters.registry import get_converter
+from ticketfmt.converters.mapping import StageMap, format_mapping, format_stage, generate, parse_mapping
+from ticketfmt.converters.registry import get_converter
 
 __all__ = ["FamilyConverter", "Plan", "plan_conversion", "apply_plan", "resolve_target", "tensor_sha256",
            "elastic_provenance",
@@ -43,7 +43,7 @@ class FamilyConverter:
     """What the engine needs to know about a family beyond the zoo's unit layout.
 
     Subclasses set ``families`` and override the hooks; register an instance with
-    :func:`converters.registry.register`.
+    :func:`ticketfmt.converters.registry.register`.
     """
 
     families: tuple[str, ...] = ()

@@ -26,13 +26,14 @@ import numpy as np
 import torch
 
 from ticketfmt.errors import ConversionError, TicketFormatError, UnknownArchError
-from ticketfmt.io import base_metadata, check_layers, pack_bits, read_file, unpack_bits, write_tensors
-from ticketfmt.spec import Header
-from ticketfmt.ticket import sparsity_of, stage_sparsity
+from ticketfmt.checks import check_layers
+from ticketfmt.format.tensors import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.format.spec import Header
+from ticketfmt.sparsity import sparsity_of, stage_sparsity
 from ticketfmt.zoo import ArchSpec, prunable_names, spec_from_json, state_dict_shapes
 
-from converters.base import Plan, elastic_provenance
-from converters.registry import get_converter
+from ticketfmt.converters.base import Plan, elastic_provenance
+from ticketfmt.converters.registry import get_converter
 
 __all__ = ["PackedSource", "ConvertedFile", "write_converted"]
 
@@ -67,7 +68,7 @@ class PackedSource:
         header, tensors, file_sha = read_file(p, verify=verify)
         if header.encoding != "packed":
             raise TicketFormatError(f"{header.encoding} ticket, not packed", path=p,
-                                    fix="load it with Ticket.load and use converters.convert")
+                                    fix="load it with Ticket.load and use ticketfmt.converters.convert")
         try:
             spec = spec_from_json(header.arch)
         except UnknownArchError as e:

@@ -1,7 +1,7 @@
-"""The registry of family converters: one :class:`~converters.base.FamilyConverter` per zoo family.
+"""The registry of family converters: one :class:`~ticketfmt.converters.base.FamilyConverter` per zoo family.
 
 Example:
-    >>> from converters import get_converter
+    >>> from ticketfmt.converters import get_converter
     >>> get_converter("cifar_resnet").families
     ('cifar_resnet', 'resnet')
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ticketfmt.errors import ConversionError
 
 if TYPE_CHECKING:
-    from converters.base import FamilyConverter
+    from ticketfmt.converters.base import FamilyConverter
 
 __all__ = ["register", "get_converter", "registered_families"]
 
@@ -46,5 +46,5 @@ def registered_families() -> list[str]:
 
 def _load_builtin() -> None:
     # The built-in converters register themselves on import.
-    import converters.resnet  # noqa: F401
-    import converters.vgg  # noqa: F401
+    import ticketfmt.converters.resnet  # noqa: F401
+    import ticketfmt.converters.vgg  # noqa: F401

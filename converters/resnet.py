@@ -8,7 +8,7 @@ timm ticket) is the same copy. BasicBlock and Bottleneck ResNets cannot be conve
 each other: their blocks hold tensors of different shapes.
 
 Example:
-    >>> from converters.base import plan_conversion
+    >>> from ticketfmt.converters.base import plan_conversion
     >>> plan_conversion("timm/resnet18", "resnet34").mapping
     '0:0;1:1,2|0:0;1:1,2,3|0:0;1:1,2,3,4,5|0:0;1:1,2'
 """
@@ -22,8 +22,8 @@ import torch
 from ticketfmt.errors import ConversionError
 from ticketfmt.zoo import ArchSpec
 
-from converters.base import FamilyConverter
-from converters.registry import register
+from ticketfmt.converters.base import FamilyConverter
+from ticketfmt.converters.registry import register
 
 __all__ = ["ResNetConverter"]
 

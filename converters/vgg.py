@@ -20,7 +20,7 @@ The reshape is exact: a 7×7 convolution over the 7×7 feature map is the linear
 its (channel, row, column) flattening, which is how torchvision flattens.
 
 Example:
-    >>> from converters.base import plan_conversion
+    >>> from ticketfmt.converters.base import plan_conversion
     >>> plan_conversion("cifar_vgg16", "cifar_vgg19").mapping
     '0:0;1:1|0:0;1:1|0:0;1:1,2;2:3|0:0;1:1,2;2:3|0:0;1:1,2;2:3'
 """
@@ -32,9 +32,9 @@ import torch
 from ticketfmt.errors import ConversionError
 from ticketfmt.zoo import ArchSpec, state_dict_shapes
 
-from converters.base import FamilyConverter
-from converters.registry import register
-from converters.resnet import _linear_default
+from ticketfmt.converters.base import FamilyConverter
+from ticketfmt.converters.registry import register
+from ticketfmt.converters.resnet import _linear_default
 
 __all__ = ["VGGConverter", "TIMM_TO_TORCHVISION", "TORCHVISION_TO_TIMM"]
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from converters import (DEPTH_GAP_RATIO, STRETCH_STRATEGIES, apply_plan, convert, format_stage, invert,
+from ticketfmt.converters import (DEPTH_GAP_RATIO, STRETCH_STRATEGIES, apply_plan, convert, format_stage, invert,
                         parse_stage, plan_conversion)
-from converters.files import PackedSource, write_converted
-from converters.mapping import strategy_stage, validate_stage
+from ticketfmt.converters.files import PackedSource, write_converted
+from ticketfmt.converters.mapping import strategy_stage, validate_stage
 from ticketfmt import Ticket
 from ticketfmt.errors import ConversionError, TicketError, TicketFormatError
 from ticketfmt.pruning import prune

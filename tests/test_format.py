@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from ticketfmt import Ticket, build_model, prune
 from ticketfmt.errors import MaskError, TicketFormatError, TicketIntegrityError, TicketVersionError
-from ticketfmt.io import pack_bits, unpack_bits
-from ticketfmt.spec import read_header
+from ticketfmt.format.tensors import pack_bits, unpack_bits
+from ticketfmt.format.spec import read_header
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -16,7 +16,7 @@ import typer
 
 from ticketfmt import Ticket
 from ticketfmt.errors import NotATicketRepoError
-from ticketfmt.spec import read_header
+from ticketfmt.format.spec import read_header
 
 try:
     from tests.hubserver import FakeHub
@@ -208,9 +208,9 @@ def test_an_oversized_header_or_file_is_refused(cli, hub: FakeHub, good: Path, s
     monkeypatch.delenv("TICKETFMT_MAX_TICKET_BYTES")
     assert cli("pull", "org/huge", "-o", sandbox / "huge.ticket").code == 0
     # An oversized config.json is not downloaded at all (it states nothing; the ticket file is the truth).
-    import ticketfmt.pretrained
+    import ticketfmt.hub.repo
 
-    monkeypatch.setattr(ticketfmt.pretrained, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(ticketfmt.hub.repo, "MAX_CONFIG_BYTES", 1000)
     hub.put_files("org/big-config", {"ticket.safetensors": good.read_bytes(),
                                      "config.json": json.dumps({"num_classes": 3, "pad": "x" * 5000}).encode()})
     hub.requests.clear()

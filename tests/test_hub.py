@@ -312,7 +312,7 @@ def test_card_with_results_has_a_model_index(cli, verified: Path, tmp_path: Path
 
 
 def test_card_without_results_and_of_a_converted_ticket(base_ticket: Ticket) -> None:
-    from cards import render_card
+    from ticketfmt.cards import render_card
 
     card = render_card(base_ticket)
     assert "No results recorded" in card.text and card.data.eval_results is None

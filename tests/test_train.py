@@ -21,7 +21,7 @@ import torch
 
 from ticketfmt import Ticket, build_model
 from ticketfmt.errors import TicketError
-from ticketfmt.recipes import RECIPES, Recipe, parse_rewind, recipe_for
+from ticketfmt.train.recipes import RECIPES, Recipe, parse_rewind, recipe_for
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = "cifar_resnet8"
@@ -311,7 +311,7 @@ def test_ddp_two_processes_give_the_same_masks(ref_run, tmp_path: Path) -> None:
 
 
 def test_every_pruning_method_hits_the_sparsity_exactly(mini: Path) -> None:
-    from ticketfmt.pai import data_batches
+    from ticketfmt.pruning.pai import data_batches
     from ticketfmt.pruning import PRUNERS, prune
 
     ticket = Ticket.from_model(build_model(ARCH, seed=0), ARCH)

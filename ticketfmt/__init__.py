@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ticketfmt._version import __version__
 
 # Exports load lazily so `ticket info` (header only) does not pay for importing torch.
 _EXPORTS = {
@@ -20,22 +20,17 @@ _EXPORTS = {
     "get_arch": "ticketfmt.zoo",
     "list_archs": "ticketfmt.zoo",
     "ArchSpec": "ticketfmt.zoo",
-    "read_header": "ticketfmt.spec",
+    "read_header": "ticketfmt.format.spec",
     "prune": "ticketfmt.pruning",
     "apply_masks": "ticketfmt.interop",
 }
-
-# Importing these modules completes an export: ticketfmt.hub installs the model card and the push
-# policy on the core Ticket (the core never imports the layers above it, see .importlinter), so
-# `from ticketfmt import Ticket` gives the one Ticket class with its full Hub integration.
-_COMPLETE = {"Ticket": ("ticketfmt.hub",)}
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from ticketfmt.interop import apply_masks
     from ticketfmt.pruning import prune
-    from ticketfmt.spec import read_header
+    from ticketfmt.format.spec import read_header
     from ticketfmt.ticket import Ticket
     from ticketfmt.zoo import ArchSpec, build_model, get_arch, list_archs
 
@@ -45,7 +40,4 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'ticketfmt' has no attribute {name!r}")
     import importlib
-    value = getattr(importlib.import_module(module), name)
-    for extra in _COMPLETE.get(name, ()):
-        importlib.import_module(extra)
-    return value
+    return getattr(importlib.import_module(module), name)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 from huggingface_hub import ModelHubMixin
 from torch import nn
 
-from ticketfmt.errors import HubError, HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
-from ticketfmt.io import base_metadata, check_layers, pack_bits, read_file, unpack_bits, write_tensors
-from ticketfmt.spec import ENCODINGS
+from ticketfmt.errors import HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
+from ticketfmt.checks import check_layers
+from ticketfmt.format.tensors import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.format.spec import ENCODINGS
+from ticketfmt.sparsity import sparsity_of, stage_sparsity
 from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json, state_dict_shapes
 
 if TYPE_CHECKING:
@@ -50,15 +52,11 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         >>> model = ticket.build_model()  # doctest: +SKIP
         >>> ticket.push_to_hub("user/cifar_resnet56-cifar10-ticket")  # doctest: +SKIP
 
-    ``save_pretrained`` / ``from_pretrained`` live in the core (:mod:`ticketfmt.pretrained`);
-    the model card and the push policy (refuse unverified tickets, keep an existing README)
-    belong to the Hub layer, :mod:`ticketfmt.hub`, which installs them here when imported
-    (``from ticketfmt import Ticket`` does it). The core never imports the layers above it.
+    The Hub hooks (``_save_pretrained``, ``_from_pretrained``, ``generate_model_card``,
+    ``push_to_hub``) call the Hub layer lazily through :mod:`ticketfmt.hub.hooks`, as
+    ``huggingface_hub.ModelHubMixin`` subclasses do: nothing is patched onto this class, so
+    ``from ticketfmt.ticket import Ticket`` and ``from ticketfmt import Ticket`` behave alike.
     """
-
-    # Installed by ticketfmt.hub (see install_hub_integration); None until then.
-    _card_renderer: ClassVar[Callable[..., ModelCard] | None] = None
-    _hub_push: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor], init: Mapping[str, torch.Tensor],
                  trained: Mapping[str, torch.Tensor] | None = None, provenance: Mapping[str, Any] | None = None,
@@ -150,8 +148,8 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     @property
     def verified(self) -> bool:
         """Whether an evaluation result is recorded (``ticket verify`` adds one); ``push`` wants one."""
-        from ticketfmt.pretrained import is_verified
-        return is_verified(self.results)
+        from ticketfmt.hub import hooks
+        return hooks.is_verified(self.results)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -292,19 +290,10 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
 
     # -- the Hugging Face Hub (huggingface_hub.ModelHubMixin) --------------------------------------
-    @classmethod
-    def install_hub_integration(cls, *, render_card: Callable[..., ModelCard] | None = None,
-                                push: Callable[..., Any] | None = None) -> None:
-        """Called by :mod:`ticketfmt.hub`: the card renderer and the push implementation of the layer above."""
-        if render_card is not None:
-            cls._card_renderer = render_card
-        if push is not None:
-            cls._hub_push = push
-
     def _save_pretrained(self, save_directory: Path) -> None:
         """``ticket.safetensors`` (the original bytes when unchanged), ``config.json`` and ``density.png``."""
-        from ticketfmt.pretrained import save_folder
-        save_folder(self, save_directory)
+        from ticketfmt.hub import hooks
+        hooks.save_pretrained(self, save_directory)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, force_download: bool = False,
@@ -326,7 +315,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         Example:
             >>> ticket = Ticket.from_pretrained("user/cifar_resnet56-cifar10-ticket", revision="v1")  # doctest: +SKIP
         """
-        from ticketfmt.pretrained import hub_errors
+        from ticketfmt.hub import hooks
 
         source = str(pretrained_model_name_or_path)
         if os.path.isfile(source):
@@ -337,7 +326,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
             raise HubNotFoundError(f"{source}: no such file or folder",
                                    fix="give a Hub repo id (USER/NAME), a folder written by save_pretrained or a "
                                        ".ticket file")
-        with hub_errors(repo_id=source, revision=revision, token=token):
+        with hooks.hub_errors(repo_id=source, revision=revision, token=token):
             return cls._from_pretrained(model_id=source, revision=revision, cache_dir=cache_dir,
                                         force_download=force_download, local_files_only=local_files_only,
                                         token=token, **model_kwargs)
@@ -346,25 +335,16 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
                          force_download: bool, local_files_only: bool, token: str | bool | None, verify: bool = True,
                          **model_kwargs: Any) -> Ticket:
-        from ticketfmt.pretrained import (check_config, commit_of, download_config, download_ticket, load_folder,
-                                          load_ticket_file)
+        from ticketfmt.hub import hooks
 
         # Constructor arguments (e.g. num_classes from a config.json) are ignored: the ticket file is
         # authoritative; anything else is a caller's typo.
         unknown = sorted(set(model_kwargs) - set(cls._hub_mixin_init_parameters))
         if unknown:
             raise TypeError(f"Ticket.from_pretrained() got unexpected keyword argument(s) {unknown}")
-        if os.path.isdir(model_id):
-            return load_folder(model_id, verify=verify)
-        path = download_ticket(model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                               local_files_only=local_files_only, token=token)
-        ticket = load_ticket_file(path, f"repo {model_id}", verify=verify, repo_id=model_id, revision=revision)
-        config = download_config(model_id, revision=commit_of(path) or revision, cache_dir=cache_dir,
-                                 local_files_only=local_files_only, token=token)
-        if verify:
-            check_config(ticket, config, f"repo {model_id}", repo_id=model_id, revision=revision)
-        ticket.hub_repo_id, ticket.hub_revision = model_id, commit_of(path)
-        return ticket
+        return hooks.from_pretrained(cls, model_id=model_id, revision=revision, cache_dir=cache_dir,
+                                     force_download=force_download, local_files_only=local_files_only, token=token,
+                                     verify=verify)
 
     def push_to_hub(self, repo_id: str, *, config: Any = None, commit_message: str | None = None,
                     private: bool | None = None, token: str | None = None, branch: str | None = None,
@@ -379,21 +359,21 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         Example:
             >>> ticket.push_to_hub("user/cifar_resnet56-cifar10-ticket", private=True)  # doctest: +SKIP
         """
-        push = type(self)._hub_push
-        if push is None:
-            raise HubError("the Hub layer (ticketfmt.hub) is not loaded",
-                           fix="import ticketfmt.hub first (`from ticketfmt import Ticket` does it)")
-        result = push(self, repo_id, private=private, revision=branch, create_pr=bool(create_pr),
-                      allow_unverified=allow_unverified, card=card, token=token, commit_message=commit_message,
-                      card_kwargs=model_card_kwargs)
-        return str(result.commit_url)
+        from ticketfmt.hub import hooks
+
+        return hooks.push(self, repo_id, private=private, revision=branch, create_pr=bool(create_pr),
+                          allow_unverified=allow_unverified, card=card, token=token, commit_message=commit_message,
+                          card_kwargs=model_card_kwargs)
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """The model card: the full ticket card once :mod:`ticketfmt.hub` is loaded, the mixin's default before."""
-        renderer = type(self)._card_renderer
-        if renderer is None:
-            return super().generate_model_card(*args, **kwargs)
-        return renderer(self, **kwargs)
+        """The ticket's model card (the same however ``Ticket`` was imported).
+
+        Example:
+            >>> print(ticket.generate_model_card(repo_id="user/r20-ticket"))  # doctest: +SKIP
+        """
+        from ticketfmt.hub import hooks
+
+        return hooks.model_card(self, **kwargs)
 
 
 def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:
@@ -412,24 +392,3 @@ def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:
         if isinstance(fc, nn.Linear):
             return fc.out_features
     return None
-
-
-def sparsity_of(density: Mapping[str, tuple[int, int]]) -> float:
-    """Overall sparsity from ``name -> (kept, total)``."""
-    kept = sum(k for k, _ in density.values())
-    total = sum(n for _, n in density.values())
-    return 1.0 - kept / total if total else 0.0
-
-
-def stage_sparsity(spec: ArchSpec, density: Mapping[str, tuple[int, int]]) -> dict[str, float]:
-    """Sparsity per stage from ``name -> (kept, total)``."""
-    acc: dict[str, list[int]] = {}
-    for name, (kept, total) in density.items():
-        a = acc.setdefault(spec.stage_of(name), [0, 0])
-        a[0] += kept
-        a[1] += total
-    order = ["stem"] + [f"stage{i + 1}" for i in range(len(spec.stages))] + ["head"]
-    return {s: 1.0 - acc[s][0] / acc[s][1] for s in order if s in acc and acc[s][1]}
-
-
-

@@ -1,6 +1,6 @@
 """`ticket convert`: elastic conversion of a ticket to deeper or shallower networks of its family.
 
-A thin layer over :mod:`converters`: every target is planned (validated) before anything
+A thin layer over :mod:`ticketfmt.converters`: every target is planned (validated) before anything
 is written; torch and the converters are imported inside the command so `ticket info`
 stays fast.
 """
@@ -18,7 +18,7 @@ from ticketfmt.cli.app import NoVerify, app, check_output, err, out, warn
 from ticketfmt.errors import ConversionError, OutputExistsError, TicketError
 
 if TYPE_CHECKING:
-    from converters import Plan
+    from ticketfmt.converters import Plan
 
 
 @app.command()
@@ -56,7 +56,7 @@ def convert(
 
     Example: ticket convert --from vgg16.ticket --to torchvision/vgg19 -o vgg19.ticket  (crosses libraries)
     """
-    from ticketfmt.spec import ENCODINGS
+    from ticketfmt.format.spec import ENCODINGS
 
     if encoding not in ENCODINGS:
         raise typer.BadParameter(f"{encoding!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")
@@ -68,8 +68,8 @@ def convert(
     if not targets:
         raise typer.BadParameter("name at least one target architecture", param_hint="--to")
 
-    from converters import apply_plan, plan_conversion
-    from ticketfmt.spec import read_header
+    from ticketfmt.converters import apply_plan, plan_conversion
+    from ticketfmt.format.spec import read_header
     from ticketfmt.ticket import Ticket
     from ticketfmt.zoo import spec_from_json
 
@@ -84,7 +84,7 @@ def convert(
 
     # 2. Load, convert and write. A packed source written packed is converted at the level of its
     #    packed tensors (byte-identical to the Ticket path, without unpacking anything).
-    from converters.files import PackedSource, write_converted
+    from ticketfmt.converters.files import PackedSource, write_converted
 
     fast = header.encoding == "packed" and encoding == "packed"
     src: Any = PackedSource.open(source, verify=not no_verify) if fast else Ticket.load(source, verify=not no_verify)

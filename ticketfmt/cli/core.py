@@ -17,7 +17,7 @@ Encoding = Annotated[str, typer.Option("--encoding", help="packed (default: bits
 
 
 def _encoding(value: str) -> str:
-    from ticketfmt.spec import ENCODINGS
+    from ticketfmt.format.spec import ENCODINGS
     if value not in ENCODINGS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")
     return value
@@ -71,7 +71,7 @@ def prune(
 
     Example: ticket prune r56.ticket --method snip --like r56-imp.ticket --dataset cifar10 -o r56-snip.ticket
     """
-    from ticketfmt.pai import DATA_METHODS
+    from ticketfmt.pruning.pai import DATA_METHODS
     from ticketfmt.pruning import PRUNERS, prune as prune_ticket
     from ticketfmt.ticket import Ticket
 
@@ -94,7 +94,7 @@ def prune(
     other = Ticket.load(like, verify=not no_verify) if like is not None else None
     kwargs: dict[str, Any] = {}
     if method in DATA_METHODS:
-        from ticketfmt.pai import data_batches
+        from ticketfmt.pruning.pai import data_batches
         assert dataset is not None
         kwargs = {"data": data_batches(dataset, batches, data_dir=data_dir, seed=seed), "batches": batches}
     result = prune_ticket(ticket, sparsity, method, like=other, seed=seed, **kwargs)
@@ -109,7 +109,7 @@ def prune(
 
 def header_summary(path: Path) -> dict[str, Any]:
     """Everything `ticket info` shows, from the header alone (no torch, no payload)."""
-    from ticketfmt.spec import read_header
+    from ticketfmt.format.spec import read_header
     from ticketfmt.zoo import spec_from_json
 
     header = read_header(path)
@@ -150,7 +150,7 @@ def info(
     """
     summary = header_summary(file)
     if plot is not None:
-        from ticketfmt.plot import density_plot
+        from ticketfmt.cards.plot import density_plot
         density_plot({l["name"]: l["density"] for l in summary["layers"]}, plot,
                      title=f"{summary['arch']['id']}: {summary['sparsity']:.2%} sparse",
                      stages={l["name"]: l["stage"] for l in summary["layers"]})

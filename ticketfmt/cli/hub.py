@@ -152,9 +152,9 @@ def card(
       ticket card r56.ticket -o README.md --repo-id user/r56-ticket
       ticket card r56.ticket | less
     """
-    from ticketfmt.atomic import atomic_write
+    from ticketfmt.format.atomic import atomic_write
     from ticketfmt.hub import card_text
-    from ticketfmt.pretrained import PLOT_FILE
+    from ticketfmt.hub.repo import PLOT_FILE
     from ticketfmt.ticket import Ticket
 
     if output is not None:
@@ -167,7 +167,7 @@ def card(
     atomic_write(output, [text.encode("utf-8")])
     wrote = [str(output)]
     if plot:
-        from ticketfmt.plot import density_plot
+        from ticketfmt.cards.plot import density_plot
         png = output.parent / PLOT_FILE
         density = {k: kept / total if total else 1.0 for k, (kept, total) in ticket.layer_density().items()}
         density_plot(density, png, title=f"{ticket.arch}: {ticket.sparsity:.2%} sparse",
@@ -202,7 +202,7 @@ def import_open_lth(
       ticket import open-lth runs/vgg16 --level 5 --arch cifar_vgg16 -o vgg16-l5.ticket
     """
     from ticketfmt.interop import import_open_lth as do_import
-    from ticketfmt.spec import ENCODINGS
+    from ticketfmt.format.spec import ENCODINGS
 
     if encoding not in ENCODINGS:
         raise typer.BadParameter(f"{encoding!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")

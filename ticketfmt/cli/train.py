@@ -183,7 +183,7 @@ def find(
     _check_subset(subset)
     overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay)
     from ticketfmt.data import get_spec
-    from ticketfmt.recipes import RECIPES, parse_rewind
+    from ticketfmt.train.recipes import RECIPES, parse_rewind
     from ticketfmt.zoo import get_arch
 
     get_arch(arch)
@@ -279,7 +279,7 @@ def verify(
     _check_subset(subset)
     overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay)
     from ticketfmt.data import get_spec
-    from ticketfmt.recipes import RECIPES, parse_rewind
+    from ticketfmt.train.recipes import RECIPES, parse_rewind
 
     get_spec(dataset)
     if recipe is not None and recipe not in RECIPES:

@@ -1,9 +1,9 @@
 """The core side of Hub sharing: a ticket as a model repo folder, and Hub errors as one-line messages.
 
 :class:`~ticketfmt.ticket.Ticket` integrates with ``huggingface_hub.ModelHubMixin``; its
-``_save_pretrained`` / ``_from_pretrained`` are implemented here. This module belongs to the
-core: it imports ``huggingface_hub`` (an external library) but neither the cards, the
-converters, the Hub layer (:mod:`ticketfmt.hub`: push policy, pull, cards) nor the CLI.
+``_save_pretrained`` / ``_from_pretrained`` hooks reach this module through :mod:`ticketfmt.hub.hooks`.
+It never imports :mod:`ticketfmt.ticket` at run time (the ticket class is passed in), so the hooks make
+no import cycle.
 
 A ticket repo (or a folder written by ``save_pretrained``) holds:
 
@@ -12,7 +12,7 @@ A ticket repo (or a folder written by ``save_pretrained``) holds:
 - ``config.json``: timm-compatible ``architecture`` and ``num_classes`` plus the ticket's key
   metadata under ``"ticketfmt"``;
 - ``density.png``: the fraction of weights kept per layer;
-- ``README.md``: the model card (rendered by :mod:`cards`, installed by :mod:`ticketfmt.hub`).
+- ``README.md``: the model card (rendered by :mod:`ticketfmt.cards`).
 
 Only ``ticket.safetensors`` and ``config.json`` are ever downloaded, through
 ``hf_hub_download``: the standard cache, ``HF_HUB_OFFLINE=1`` and pinned revisions work as
@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,7 @@ def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any
     Keys match timm's ``config.json`` (so tools that read a timm config find the architecture
     and the number of classes); everything ticketfmt-specific lives under ``"ticketfmt"``.
     """
-    from ticketfmt.spec import FORMAT_VERSION
+    from ticketfmt.format.spec import FORMAT_VERSION
 
     spec = ticket.spec
     return {
@@ -102,7 +102,7 @@ def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any
 
 def _comparable(path: str) -> tuple[Any, ...]:
     """What makes two ticket files equivalent: metadata (but the writer) and the tensor table."""
-    from ticketfmt.spec import JSON_METADATA, read_header
+    from ticketfmt.format.spec import JSON_METADATA, read_header
 
     header = read_header(path)
     meta = {k: (json.loads(v) if k in JSON_METADATA else v) for k, v in header.metadata.items() if k != "created_by"}
@@ -117,7 +117,7 @@ def write_ticket_file(ticket: Ticket, target: Path) -> str:
     byte, so a pushed ticket is exactly the file the user has. Otherwise it is saved afresh
     (in the encoding it was read with, ``packed`` for new tickets).
     """
-    from ticketfmt.io import sha256_file
+    from ticketfmt.format.tensors import sha256_file
 
     ticket.save(target, encoding=ticket.encoding or "packed")
     source = ticket.path
@@ -136,7 +136,7 @@ def write_ticket_file(ticket: Ticket, target: Path) -> str:
 
 def save_folder(ticket: Ticket, folder: str | os.PathLike[str]) -> None:
     """Write ``ticket.safetensors``, ``config.json`` and ``density.png`` into ``folder`` (not the card)."""
-    from ticketfmt.plot import density_plot
+    from ticketfmt.cards.plot import density_plot
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -174,14 +174,14 @@ def _not_a_ticket(where: str, names: list[str], *, repo_id: str | None = None,
                                fix="check the repo id and --revision, or publish a ticket there with `ticket push`")
 
 
-def load_ticket_file(path: str, where: str, *, verify: bool = True, repo_id: str | None = None,
-                     revision: str | None = None) -> Ticket:
-    """``Ticket.load`` of a downloaded ``ticket.safetensors``; a file that is not a ticket says where it came from."""
+def load_ticket_file(path: str, where: str, *, loader: Callable[..., Ticket], verify: bool = True,
+                     repo_id: str | None = None, revision: str | None = None) -> Ticket:
+    """``loader(path, verify=...)`` (``Ticket.load``, passed in: this module never imports the ticket class) of a
+    downloaded ``ticket.safetensors``; a file that is not a ticket says where it came from."""
     from ticketfmt.errors import TicketIntegrityError
-    from ticketfmt.ticket import Ticket
 
     try:
-        return Ticket.load(path, verify=verify)
+        return loader(path, verify=verify)
     except TicketIntegrityError as e:
         raise NotATicketRepoError(f"{where}: {TICKET_FILE} is damaged ({e.message})", repo_id=repo_id,
                                   filename=TICKET_FILE, revision=revision,
@@ -195,7 +195,7 @@ def load_ticket_file(path: str, where: str, *, verify: bool = True, repo_id: str
                                       "or `import`); this repo holds some other safetensors model") from None
 
 
-def load_folder(folder: str | os.PathLike[str], *, verify: bool = True) -> Ticket:
+def load_folder(folder: str | os.PathLike[str], *, loader: Callable[..., Ticket], verify: bool = True) -> Ticket:
     """The ticket of a folder written by ``save_pretrained`` (or any folder with ``ticket.safetensors``).
 
     With ``verify``, a ``config.json`` beside it must agree with it (:func:`check_config`).
@@ -205,7 +205,7 @@ def load_folder(folder: str | os.PathLike[str], *, verify: bool = True) -> Ticke
     if not path.is_file():
         names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
         raise _not_a_ticket(f"folder {folder}", names)
-    ticket = load_ticket_file(str(path), f"folder {folder}", verify=verify)
+    ticket = load_ticket_file(str(path), f"folder {folder}", loader=loader, verify=verify)
     if verify and (folder / CONFIG_FILE).is_file():
         check_config(ticket, str(folder / CONFIG_FILE), f"folder {folder}")
     return ticket

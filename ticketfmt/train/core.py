@@ -65,11 +65,11 @@ import torch.distributed as tdist
 import torch.nn.functional as F
 from torch import nn
 
-from ticketfmt import __version__
-from ticketfmt.atomic import atomic_write
+from ticketfmt._version import __version__
+from ticketfmt.format.atomic import atomic_write
 from ticketfmt.errors import DataError, OutputExistsError, TicketError
 from ticketfmt.pruning import keep_top
-from ticketfmt.recipes import Recipe, get_recipe, parse_rewind, recipe_for
+from ticketfmt.train.recipes import Recipe, get_recipe, parse_rewind, recipe_for
 from ticketfmt.ticket import Ticket
 from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, state_dict_shapes
 

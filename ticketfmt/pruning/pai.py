@@ -21,7 +21,7 @@ pruned.
 :mod:`ticketfmt.data`); ``batches`` says how many are used; ``device`` where to compute.
 
 Example:
-    >>> import ticketfmt.pai  # registers snip, grasp, synflow  # doctest: +SKIP
+    >>> import ticketfmt.pruning.pai  # registers snip, grasp, synflow  # doctest: +SKIP
     >>> from ticketfmt.pruning import prune  # doctest: +SKIP
     >>> prune(ticket, 0.9, method="synflow").sparsity  # doctest: +SKIP
     0.9
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ticketfmt.errors import TicketError
-from ticketfmt.pruning import keep_top, register_pruner
+from ticketfmt.pruning.core import keep_top, register_pruner
 from ticketfmt.ticket import Ticket
 
 __all__ = ["snip_scores", "grasp_scores", "synflow_scores", "data_batches", "DATA_METHODS"]

@@ -1,8 +1,8 @@
 """Hub integration (push, pull, from_pretrained, cards): built on the core, the converters and the cards.
 
 The one :class:`~ticketfmt.ticket.Ticket` class integrates with ``huggingface_hub.ModelHubMixin``:
-its ``save_pretrained`` / ``from_pretrained`` live in the core (:mod:`ticketfmt.pretrained`),
-while the model card (:mod:`cards`) and the push policy live here, above the core; importing
+its ``save_pretrained`` / ``from_pretrained`` live in the core (:mod:`ticketfmt.hub.repo`),
+while the model card (:mod:`ticketfmt.cards`) and the push policy live here, above the core; importing
 this module installs them on ``Ticket`` (``from ticketfmt import Ticket`` imports it).
 
 - :func:`push`: one commit (``upload_folder`` of a temporary folder holding
@@ -15,7 +15,7 @@ this module installs them on ``Ticket`` (``from ticketfmt import Ticket`` import
 - :func:`card_text`: the card of a ticket file, rendered locally.
 
 Failures of ``huggingface_hub`` become one-line :class:`~ticketfmt.errors.HubError` s with the
-fix (:func:`~ticketfmt.pretrained.hub_errors`); tokens are never printed or logged.
+fix (:func:`~ticketfmt.hub.repo.hub_errors`); tokens are never printed or logged.
 
 Example:
     >>> from ticketfmt.hub import push, pull
@@ -26,42 +26,23 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cards import render_card, render_card_text
-from ticketfmt.errors import HubAuthError, OutputExistsError, UnverifiedTicketError
-from ticketfmt.pretrained import (CONFIG_FILE, PLOT_FILE, README_FILE, TICKET_FILE, check_config, commit_of,
+from ticketfmt.cards import render_card_text
+from ticketfmt.errors import OutputExistsError
+from ticketfmt.hub.publish import CARD_POLICIES, PushResult, push_ticket
+from ticketfmt.hub.repo import (CONFIG_FILE, PLOT_FILE, README_FILE, TICKET_FILE, check_config, commit_of,
                                   download_config, download_ticket, hub_errors, load_ticket_file, map_hub_error,
                                   resolve_token, scrub)
 from ticketfmt.ticket import Ticket
 
-if TYPE_CHECKING:
-    from huggingface_hub import ModelCard
-
-__all__ = ["push", "pull", "card_text", "PushResult", "PullResult", "Ticket", "CARD_POLICIES", "hub_errors",
+__all__ = ["push", "pull", "card_text", "PushResult", "PullResult", "CARD_POLICIES", "hub_errors",
            "map_hub_error", "scrub", "REPO_FILES"]
 
-CARD_POLICIES = ("keep", "overwrite")
 REPO_FILES = (TICKET_FILE, CONFIG_FILE, PLOT_FILE, README_FILE)
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """What :func:`push` did."""
-
-    repo_id: str
-    revision: str  # the branch pushed to ("main" unless --revision), or the PR's ref
-    commit: str  # the commit the repo is at now (the new one, or the old head when nothing changed)
-    commit_url: str
-    changed: bool  # False: every file was already there, nothing was uploaded and no commit was made
-    readme: str  # "written", "overwritten", "unchanged" (the same card was there) or "kept" (another README)
-    pr_url: str | None = None
-    repo_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,11 +54,6 @@ class PullResult:
     commit: str | None
     ticket: Ticket
     size: int
-
-
-def _git_blob_id(data: bytes) -> str:
-    """The git object id of a file with this content (what the Hub reports as ``blobId``)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def _load(ticket: Ticket | str | os.PathLike[str], verify: bool = True) -> Ticket:
@@ -109,54 +85,14 @@ def push(ticket: Ticket | str | os.PathLike[str], repo_id: str, *, private: bool
     Example:
         >>> push("r56.ticket", "user/cifar_resnet56-cifar10-ticket", revision="v2", create_pr=True)  # doctest: +SKIP
     """
-    from huggingface_hub import HfApi
-
     if card not in CARD_POLICIES:
         raise ValueError(f"card must be one of {', '.join(CARD_POLICIES)}, not {card!r}")
-    source = ticket if isinstance(ticket, Ticket) else str(ticket)
     t = _load(ticket, verify)
-    name = t.path or f"this {t.arch} ticket" if isinstance(source, Ticket) else source
-    if not t.verified and not allow_unverified:
-        raise UnverifiedTicketError(f"{name} has no recorded evaluation result, so it cannot be published as a "
-                                    "verified ticket",
-                                    fix="run `ticket verify FILE --in-place` first, or pass --allow-unverified (the "
-                                        "card will say that no results are recorded)")
-    tok = resolve_token(token)
-    if tok is None:
-        raise HubAuthError(f"pushing to {repo_id} needs a Hub token with write access", repo_id=repo_id,
-                           fix="run `hf auth login`, set HF_TOKEN, or pass --token")
-    with hub_errors(repo_id=repo_id, revision=revision, action="push", token=tok):
-        api = HfApi(token=tok)
-        repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
-        repo_id = repo_url.repo_id
-        branch = revision or "main"
-        if branch != "main":
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        before = api.repo_info(repo_id, revision=branch, files_metadata=True)
-        remote_readme = next((s for s in (before.siblings or []) if s.rfilename == README_FILE), None)
-        kwargs = {"repo_id": repo_id, "base_model": base_model, "license": license, **(card_kwargs or {})}
-        with tempfile.TemporaryDirectory(prefix="ticket-push-") as tmp:
-            folder = Path(tmp) / "repo"
-            t.save_pretrained(folder, model_card_kwargs=kwargs)
-            readme = folder / README_FILE
-            if not readme.exists():  # save_pretrained wrote none (e.g. a subclass): render it here
-                readme.write_text(render_card_text(t, **kwargs), encoding="utf-8")
-            if remote_readme is None:
-                readme_state = "written"
-            elif remote_readme.blob_id and remote_readme.blob_id == _git_blob_id(readme.read_bytes()):
-                readme_state = "unchanged"
-            elif card == "keep":
-                readme_state = "kept"
-                readme.unlink()
-            else:
-                readme_state = "overwritten"
-            message = commit_message or f"Upload {t.arch} ticket ({t.sparsity:.2%} sparse) with ticketfmt"
-            info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=branch, create_pr=create_pr,
-                                     commit_message=message)
-    changed = info.oid != before.sha or bool(info.pr_url)
-    return PushResult(repo_id=repo_id, revision=info.pr_revision or branch, commit=info.oid,
-                      commit_url=str(info.commit_url), changed=changed, readme=readme_state,
-                      pr_url=info.pr_url, repo_url=str(repo_url))
+    name = None if isinstance(ticket, Ticket) else str(ticket)
+    kwargs = {"base_model": base_model, "license": license, **(card_kwargs or {})}
+    return push_ticket(t, repo_id, name=name, private=private, revision=revision, create_pr=create_pr,
+                       allow_unverified=allow_unverified, card=card, token=token, commit_message=commit_message,
+                       card_kwargs=kwargs)
 
 
 def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None = None, force: bool = False,
@@ -173,7 +109,7 @@ def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None =
     Example:
         >>> pull("user/cifar_resnet56-cifar10-ticket", "r56.ticket", revision="v1")  # doctest: +SKIP
     """
-    from ticketfmt.atomic import atomic_write
+    from ticketfmt.format.atomic import atomic_write
 
     out = Path(output)
     if out.is_dir():
@@ -183,7 +119,7 @@ def pull(repo_id: str, output: str | os.PathLike[str], *, revision: str | None =
     path = download_ticket(repo_id, revision=revision, cache_dir=cache_dir, token=token,
                            force_download=force_download)
     where = f"repo {repo_id}" + (f"@{revision}" if revision else "")
-    ticket = load_ticket_file(path, where, verify=verify, repo_id=repo_id, revision=revision)
+    ticket = load_ticket_file(path, where, loader=Ticket.load, verify=verify, repo_id=repo_id, revision=revision)
     config = download_config(repo_id, revision=commit_of(path) or revision, cache_dir=cache_dir, token=token)
     if verify:
         check_config(ticket, config, where, repo_id=repo_id, revision=revision)
@@ -210,13 +146,3 @@ def card_text(ticket: Ticket | str | os.PathLike[str], *, repo_id: str | None = 
     size = os.path.getsize(t.path) if t.path and os.path.isfile(t.path) else None
     return render_card_text(t, repo_id=repo_id, base_model=base_model, license=license, plot_path=plot_path,
                             file_size=size)
-
-
-def _render(ticket: Ticket, **kwargs: Any) -> ModelCard:
-    """The renderer installed on ``Ticket`` (``generate_model_card``): the ticket card."""
-    if "file_size" not in kwargs and ticket.path and os.path.isfile(ticket.path):
-        kwargs["file_size"] = os.path.getsize(ticket.path)
-    return render_card(ticket, **kwargs)
-
-
-Ticket.install_hub_integration(render_card=_render, push=push)

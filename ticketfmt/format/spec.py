@@ -7,7 +7,7 @@ offset, dtype, shape and the ticketfmt metadata) without touching the payload, s
 The normative description is ``docs/SPEC.md``.
 
 Example:
-    >>> from ticketfmt.spec import read_header
+    >>> from ticketfmt.format.spec import read_header
     >>> header = read_header("tests/golden/cifar_resnet8-packed-v1.0.ticket")  # doctest: +SKIP
     >>> header.arch["id"], header.encoding, round(header.sparsity, 3)  # doctest: +SKIP
     ('cifar_resnet8', 'packed', 0.5)

@@ -1,6 +1,6 @@
 """Reading and writing ticket files (both encodings), atomically and with validation first.
 
-The byte layout and the rules are in ``docs/SPEC.md``; :mod:`ticketfmt.spec` validates a
+The byte layout and the rules are in ``docs/SPEC.md``; :mod:`ticketfmt.format.spec` validates a
 header without torch. This module turns validated headers into tensors and back.
 """
 
@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ticketfmt.atomic import atomic_write
+from ticketfmt.format.atomic import atomic_write
 from ticketfmt.errors import TicketFormatError, TicketIntegrityError
-from ticketfmt.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, Header, parse_header
-from ticketfmt.zoo import ArchSpec, state_dict_shapes
+from ticketfmt.format.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, Header, parse_header
 
-__all__ = ["pack_bits", "unpack_bits", "write_tensors", "read_file", "check_layers", "atomic_write", "sha256_file"]
+__all__ = ["pack_bits", "unpack_bits", "write_tensors", "read_file", "popcount", "atomic_write", "sha256_file", "base_metadata"]
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "U16": torch.uint16,
@@ -94,7 +93,7 @@ def read_file(path: str | os.PathLike[str], verify: bool = True) -> tuple[Header
     Sizes are checked against the header before anything is allocated; with ``verify`` the
     payload's sha256 is compared with the one recorded in the metadata.
     """
-    from ticketfmt.spec import read_header
+    from ticketfmt.format.spec import read_header
     p = str(path)
     header = read_header(p)  # validates everything that can be checked without the payload
     try:
@@ -139,32 +138,8 @@ def popcount(bits: torch.Tensor) -> int:
     return int(_POPCOUNT[bits.numpy()].sum(dtype=np.int64)) if bits.numel() else 0
 
 
-def check_layers(path: str, header: Header, tensors: dict[str, torch.Tensor], spec: ArchSpec) -> None:
-    """Check every mask against the architecture and the ``layers`` table, without unpacking.
-
-    Shapes must be the architecture's, packed padding bits zero, and each mask's popcount
-    equal to its recorded ``kept``.
-    """
-    shapes = state_dict_shapes(spec)
-    packed = header.encoding == "packed"
-    for name, layer in header.layers.items():
-        if name not in shapes:
-            raise TicketFormatError(f"layer {name!r} is not in {spec.id}'s state dict", path=path, tensor=name,
-                                    fix="the file is corrupted or was written for another architecture")
-        if layer.shape != shapes[name]:
-            raise TicketFormatError(f"layer {name!r} has shape {list(layer.shape)} but {spec.id} expects "
-                                    f"{list(shapes[name])}", path=path, tensor=name, fix="the file is corrupted")
-        raw = tensors[f"mask/{name}"]
-        if packed and layer.numel % 8 and raw.numel() and int(raw[-1]) & ((1 << (8 - layer.numel % 8)) - 1):
-            raise TicketFormatError(f"mask/{name}: padding bits are not zero", path=path, tensor=f"mask/{name}",
-                                    fix="the file is corrupted; download or copy it again")
-        kept = popcount(raw) if packed else int(raw.sum())
-        if kept != layer.kept:
-            raise TicketFormatError(f"mask/{name} keeps {kept} weights but the metadata says {layer.kept}", path=path,
-                                    tensor=f"mask/{name}", fix="the file is corrupted; download or copy it again")
-
-
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -173,7 +148,8 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def base_metadata(encoding: str) -> dict[str, str]:
-    from ticketfmt import __version__
+    """The format fields every ticket file's ``__metadata__`` starts with."""
+    from ticketfmt._version import __version__
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "encoding": encoding,

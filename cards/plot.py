@@ -1,7 +1,7 @@
 """A per-layer density bar chart as a PNG, drawn with Pillow (no plotting library needed).
 
 Example:
-    >>> from ticketfmt.plot import density_plot
+    >>> from ticketfmt.cards.plot import density_plot
     >>> density_plot({"conv1.weight": 0.5, "fc.weight": 0.9}, "density.png", title="demo")  # doctest: +SKIP
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ticketfmt.atomic import atomic_write
+from ticketfmt.format.atomic import atomic_write
 
 __all__ = ["density_plot", "STAGE_COLORS"]
 

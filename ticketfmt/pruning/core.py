@@ -94,8 +94,6 @@ def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitud
     Example:
         >>> t = prune(ticket, 0.9, method="random", seed=1)  # doctest: +SKIP
     """
-    if method not in PRUNERS:
-        import ticketfmt.pai  # noqa: F401  (registers snip, grasp, synflow)
     scorer = PRUNERS.get(method)
     if scorer is None:
         raise TicketError(f"unknown pruning method {method!r}", fix=f"use one of {', '.join(sorted(PRUNERS))}")

@@ -29,7 +29,7 @@ from ticketfmt.errors import UnknownArchError
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ArchSpec", "Family", "FAMILIES", "get_arch", "list_archs", "build_model", "register_family",
+__all__ = ["ArchSpec", "spec_from_json", "iter_units", "Family", "FAMILIES", "get_arch", "list_archs", "build_model", "register_family",
            "state_dict_shapes", "prunable_names"]
 
 LIBRARIES = ("builtin", "timm", "torchvision")

@@ -50,7 +50,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from ticketfmt.atomic import atomic_write
+from ticketfmt.format.atomic import atomic_write
 from ticketfmt.errors import DataError
 
 __all__ = [
@@ -208,7 +208,7 @@ def shared_data_dir() -> Path:
     env = os.environ.get("TICKETFMT_SHARED_DATA")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def default_cache_dir() -> Path:
