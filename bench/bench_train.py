@@ -37,6 +37,9 @@ from ticketfmt.train.recipes import recipe_for
 from ticketfmt.train import Trainer, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
+# benchmarks read the real data beside the project unless TICKETFMT_DATA (or its alias) points elsewhere
+if not (os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DATA")):
+    os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 
 def machine(device: torch.device) -> dict[str, str | int]:

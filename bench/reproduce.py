@@ -52,6 +52,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# benchmarks read the real data beside the project unless TICKETFMT_DATA (or its alias) points elsewhere
+if not (os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DATA")):
+    os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 SCALES: dict[str, dict[str, Any]] = {
     "smoke": dict(dataset="cifar10-mini", source="cifar_resnet14", target="cifar_resnet20", subset=128, epochs=1,
@@ -89,33 +92,34 @@ def _write_json(path: Path, obj: Any) -> None:
     atomic_write(path, [json.dumps(obj, indent=2, sort_keys=False).encode()])
 
 
-def _install_test_subset(n: int | None) -> None:
-    """Evaluate on a fixed class-balanced subset of the test split (seed 0) instead of all of it.
+def _test_subset_factory(n: int | None) -> Any:
+    """A ``data_factory`` that evaluates on a fixed class-balanced subset of the test split (seed 0).
 
-    ``train.find``/``train.verify`` always evaluate on the whole test split; at CPU scale the
-    10,000-image evaluation would cost more than the training, so the bench swaps the test
-    loader for a fixed subset (the same images for every arm and seed).
+    ``train.find``/``train.verify`` evaluate on the whole test split by default; at CPU scale the
+    10,000-image evaluation would cost more than the training, so the bench gives them loaders
+    whose test split is a fixed subset (the same images for every arm and seed).
     """
     if not n:
-        return
-    import ticketfmt.train.core as T
+        return None
+    import dataclasses
+
     from ticketfmt import data as D
+    from ticketfmt.train import make_data
 
-    orig = T._make_data
+    def factory(dataset: str, recipe: Any, **kw: Any) -> Any:
+        d = make_data(dataset, recipe, **kw)
+        test = D.make_loader(dataset, "test", 500, False, kw["device"], kw.get("data_dir"), n, seed=0,
+                             num_workers=kw.get("num_workers", 1))
+        return dataclasses.replace(d, test=test)
 
-    def make_data(dataset: str, recipe: Any, **kw: Any) -> Any:
-        d = orig(dataset, recipe, **kw)
-        d.test = D.make_loader(dataset, "test", 500, False, kw["device"], kw.get("data_dir"), n, seed=0,
-                               num_workers=kw.get("num_workers", 1))
-        return d
-
-    T._make_data = make_data  # type: ignore[assignment]
+    return factory
 
 
 class Bench:
     def __init__(self, scale: str, out: Path, resume: bool) -> None:
         self.scale = scale
         self.cfg = dict(SCALES[scale])
+        self.data_factory = _test_subset_factory(self.cfg["test_subset"])
         self.out = out
         self.resume = resume
         from ticketfmt.train.recipes import recipe_for
@@ -157,7 +161,8 @@ class Bench:
         log(f"IMP {arch} seed {seed}: {c['levels']} levels at rate {c['rate']} -> {run_dir}")
         t0 = time.perf_counter()
         res = find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
-                   subset=c["subset"], seed=seed, resume=True, device="cpu", num_workers=1)
+                   subset=c["subset"], seed=seed, resume=True, device="cpu", num_workers=1,
+                   data_factory=self.data_factory)
         wall = time.perf_counter() - t0
         # per-level training seconds and images from the metrics log (survives resumes)
         secs: dict[int, float] = {}
@@ -187,8 +192,8 @@ class Bench:
         c = self.cfg
         log(f"arm {name}: training {ticket.arch} at sparsity {ticket.sparsity:.4f}")
         t0 = time.perf_counter()
-        rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
-                     rewind=self.recipe.rewind, device="cpu", num_workers=1)
+        _, rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
+                        rewind=self.recipe.rewind, device="cpu", num_workers=1, data_factory=self.data_factory)
         wall = time.perf_counter() - t0
         steps = int(rec["steps"])
         spe = self._spe(seed)
@@ -545,7 +550,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))
-    _install_test_subset(cfg["test_subset"])
     bench = Bench(args.scale, out, args.resume)
     if not args.report_only:
         t0 = time.perf_counter()

@@ -250,84 +250,98 @@ def _summary_of(prov: dict[str, Any], depth: int = 0) -> list[str]:
     method = prov.get("method")
     lines: list[str] = []
     if method == "imp":
-        parts = ["Found by **iterative magnitude pruning** (IMP) with rewinding ([Frankle et al., 2020](#citations))"]
-        details = []
-        if "level" in prov:
-            details.append(f"level **{_text(prov['level'])}**")
-        rate = prov.get("rate")
-        if _is_number(rate):
-            details.append(f"removing {float(rate):.0%} of the remaining weights per level, ranked globally by magnitude")
-        if "rewind" in prov:
-            details.append(f"weights rewound to step `{_code(prov['rewind'])}`")
-        if prov.get("dataset"):
-            details.append(f"trained on {_text(_pretty_dataset(str(prov['dataset'])))}")
-        recipe = prov.get("recipe")
-        if isinstance(recipe, dict) and (recipe.get("name") or recipe.get("source")):
-            details.append(f"recipe `{_code(recipe.get('name') or recipe.get('source'))}`")
-        elif isinstance(recipe, str):
-            details.append(f"recipe `{_code(recipe)}`")
-        if "seed" in prov:
-            details.append(f"seed {_text(prov['seed'])}")
-        lines.append(parts[0] + (": " + "; ".join(details) if details else "") + ".")
-        imported = prov.get("imported_from")
-        if isinstance(imported, dict) and imported.get("tool"):
-            lines.append(f"Imported from a `{_code(imported['tool'])}` run"
-                         + (f" (`{_code(imported.get('run'))}`)" if imported.get("run") else "") + ".")
+        lines += _imp_summary(prov)
     elif method == "elastic":
-        src = prov.get("source") if isinstance(prov.get("source"), dict) else {}
-        what = f"a `{_code(src.get('arch', '?'))}` ticket"
-        facts = []
-        if _is_number(src.get("sparsity")):
-            facts.append(f"{float(src['sparsity']):.2%} sparse")
-        if isinstance(src.get("sha256"), str):
-            facts.append(f"sha256 `{_code(src['sha256'][:16])}…`")
-        if src.get("path"):
-            facts.append(f"file `{_code(src['path'])}`")
-        hub = _base_model_from(prov)
-        if hub:
-            facts.append(f"on the Hub: [{hub}](https://huggingface.co/{hub})")
-        direction = prov.get("direction")
-        how = {"stretch": "stretching (replicating blocks)", "squeeze": "squeezing (dropping blocks)"}.get(
-            str(direction), f"`{_code(direction)}`" if direction else "")
-        strategy = prov.get("strategy")
-        line = (f"Converted by the **Elastic Ticket Transformation** ([Chen et al., 2021](#citations)) from {what}"
-                + (f" ({', '.join(facts)})" if facts else ""))
-        if how:
-            line += f" by {how}"
-        if strategy:
-            line += f" with the `{_code(strategy)}` strategy"
-        lines.append(line + ".")
-        notes = []
-        if prov.get("num_classes_reinit"):
-            notes.append("the classifier was re-initialized for a new number of classes and left dense")
-        if prov.get("trained_dropped"):
-            notes.append("the source's trained weights were dropped (they belong to the source network)")
-        if prov.get("permute_copies") is not None:
-            notes.append(f"the masks of replicated blocks were permuted at random (control, seed "
-                         f"{_text(prov['permute_copies'])})")
-        if notes:
-            lines.append("Note: " + "; ".join(notes) + ".")
-        source_prov = prov.get("source_provenance")
-        if isinstance(source_prov, dict) and source_prov and depth < 2:
-            inner = _summary_of(source_prov, depth + 1)
-            if inner:
-                lines.append("The source ticket: " + inner[0][0].lower() + inner[0][1:])
+        lines += _elastic_summary(prov, depth)
     elif method == "init":
         seed = f" (seed {_text(prov['seed'])})" if "seed" in prov else ""
         lines.append(f"Started as a level-0 ticket: the dense network at initialization{seed}.")
     elif method:
         lines.append(f"Made by `{_code(method)}`.")
-    pruning = prov.get("pruning")
-    if isinstance(pruning, list):
-        for step in pruning:
-            if isinstance(step, dict):
-                like = f", matching the per-layer densities of a `{_code(step['like'])}` ticket" if step.get("like") \
-                    else ""
-                target = f" to {float(step['sparsity']):.2%} sparsity" if _is_number(step.get("sparsity")) else ""
-                lines.append(f"Pruned once with `{_code(step.get('method', '?'))}`{target}{like}"
-                             + (f" (seed {_text(step['seed'])})" if "seed" in step else "") + ".")
+    lines += _pruning_summary(prov.get("pruning"))
     if not lines and prov:
         lines.append("The ticket records how it was made in the table below.")
+    return lines
+
+
+def _imp_summary(prov: dict[str, Any]) -> list[str]:
+    """The sentences of an IMP ticket: level, rate, rewind point, data, recipe, seed; where it was imported from."""
+    details = []
+    if "level" in prov:
+        details.append(f"level **{_text(prov['level'])}**")
+    rate = prov.get("rate")
+    if _is_number(rate):
+        details.append(f"removing {float(rate):.0%} of the remaining weights per level, ranked globally by magnitude")
+    if "rewind" in prov:
+        details.append(f"weights rewound to step `{_code(prov['rewind'])}`")
+    if prov.get("dataset"):
+        details.append(f"trained on {_text(_pretty_dataset(str(prov['dataset'])))}")
+    recipe = prov.get("recipe")
+    if isinstance(recipe, dict) and (recipe.get("name") or recipe.get("source")):
+        details.append(f"recipe `{_code(recipe.get('name') or recipe.get('source'))}`")
+    elif isinstance(recipe, str):
+        details.append(f"recipe `{_code(recipe)}`")
+    if "seed" in prov:
+        details.append(f"seed {_text(prov['seed'])}")
+    lines = ["Found by **iterative magnitude pruning** (IMP) with rewinding ([Frankle et al., 2020](#citations))"
+             + (": " + "; ".join(details) if details else "") + "."]
+    imported = prov.get("imported_from")
+    if isinstance(imported, dict) and imported.get("tool"):
+        lines.append(f"Imported from a `{_code(imported['tool'])}` run"
+                     + (f" (`{_code(imported.get('run'))}`)" if imported.get("run") else "") + ".")
+    return lines
+
+
+def _elastic_summary(prov: dict[str, Any], depth: int) -> list[str]:
+    """The sentences of a converted ticket: its source, the transformation, the notes, the source's own story."""
+    src = prov.get("source") if isinstance(prov.get("source"), dict) else {}
+    facts = []
+    if _is_number(src.get("sparsity")):
+        facts.append(f"{float(src['sparsity']):.2%} sparse")
+    if isinstance(src.get("sha256"), str):
+        facts.append(f"sha256 `{_code(src['sha256'][:16])}…`")
+    if src.get("path"):
+        facts.append(f"file `{_code(src['path'])}`")
+    hub = _base_model_from(prov)
+    if hub:
+        facts.append(f"on the Hub: [{hub}](https://huggingface.co/{hub})")
+    direction = prov.get("direction")
+    how = {"stretch": "stretching (replicating blocks)", "squeeze": "squeezing (dropping blocks)"}.get(
+        str(direction), f"`{_code(direction)}`" if direction else "")
+    line = (f"Converted by the **Elastic Ticket Transformation** ([Chen et al., 2021](#citations)) from a "
+            f"`{_code(src.get('arch', '?'))}` ticket" + (f" ({', '.join(facts)})" if facts else ""))
+    if how:
+        line += f" by {how}"
+    if prov.get("strategy"):
+        line += f" with the `{_code(prov['strategy'])}` strategy"
+    lines = [line + "."]
+    notes = []
+    if prov.get("num_classes_reinit"):
+        notes.append("the classifier was re-initialized for a new number of classes and left dense")
+    if prov.get("trained_dropped"):
+        notes.append("the source's trained weights were dropped (they belong to the source network)")
+    if prov.get("permute_copies") is not None:
+        notes.append(f"the masks of replicated blocks were permuted at random (control, seed "
+                     f"{_text(prov['permute_copies'])})")
+    if notes:
+        lines.append("Note: " + "; ".join(notes) + ".")
+    source_prov = prov.get("source_provenance")
+    if isinstance(source_prov, dict) and source_prov and depth < 2:
+        inner = _summary_of(source_prov, depth + 1)
+        if inner:
+            lines.append("The source ticket: " + inner[0][0].lower() + inner[0][1:])
+    return lines
+
+
+def _pruning_summary(pruning: Any) -> list[str]:
+    """One sentence per one-shot pruning step recorded in ``provenance["pruning"]``."""
+    lines = []
+    for step in pruning if isinstance(pruning, list) else []:
+        if isinstance(step, dict):
+            like = f", matching the per-layer densities of a `{_code(step['like'])}` ticket" if step.get("like") else ""
+            target = f" to {float(step['sparsity']):.2%} sparsity" if _is_number(step.get("sparsity")) else ""
+            lines.append(f"Pruned once with `{_code(step.get('method', '?'))}`{target}{like}"
+                         + (f" (seed {_text(step['seed'])})" if "seed" in step else "") + ".")
     return lines
 
 
@@ -342,16 +356,10 @@ def _mappings(prov: dict[str, Any]) -> list[dict[str, str]]:
     return []
 
 
-def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | None = "density.png",
-                 file_size: int | None = None) -> dict[str, Any]:
-    """Everything the template shows, already formatted and escaped."""
-    from ticketfmt._version import __version__
-    from ticketfmt.format.spec import FORMAT_VERSION
-
+def _sparsity_context(ticket: Ticket) -> dict[str, Any]:
+    """Sparsity overall, per stage and per layer, formatted for the card's tables."""
     spec = ticket.spec
     density = ticket.layer_density()
-    kept = sum(k for k, _ in density.values())
-    total = sum(n for _, n in density.values())
     stage_acc: dict[str, list[int]] = {}
     per_layer = []
     for name, (k, n) in density.items():
@@ -363,24 +371,46 @@ def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | No
                           "kept": _num(k), "total": _num(n), "density": _pct(k / n if n else 1.0)})
     stages = [{"stage": s, "kept": _num(a[0]), "total": _num(a[1]), "sparsity": _pct(1 - a[0] / a[1] if a[1] else 0)}
               for s, a in stage_acc.items()]
-    prov = ticket.provenance
-    rows = [{"key": _code(k), "value": _cell(v)} for k, v in _flatten(prov)]
-    results = [r for r in ticket.results if isinstance(r, dict)]
-    result_rows = []
-    for r in results:
+    kept = sum(k for k, _ in density.values())
+    total = sum(n for _, n in density.values())
+    return {"overall_pct": _pct(ticket.sparsity), "kept": _num(kept), "total": _num(total), "layers": len(density),
+            "stages": stages, "per_layer": per_layer}
+
+
+def _results_context(ticket: Ticket) -> dict[str, Any]:
+    """The results table and the sentence that says what is (or is not) claimed."""
+    rows = []
+    for r in ticket.results:
+        if not isinstance(r, dict):
+            continue
         metric = r.get("metric", "top1")
-        result_rows.append({"dataset": _cell(_pretty_dataset(str(r.get("dataset", "?")))),
-                            "split": _cell(r.get("split", "")), "metric": _cell(metric),
-                            "value": _fmt_result(r.get("value", ""), metric), "epochs": _cell(r.get("epochs", "")),
-                            "other": _result_details(r)})
-    if result_rows:
-        n = len(result_rows)
+        rows.append({"dataset": _cell(_pretty_dataset(str(r.get("dataset", "?")))), "split": _cell(r.get("split", "")),
+                     "metric": _cell(metric), "value": _fmt_result(r.get("value", ""), metric),
+                     "epochs": _cell(r.get("epochs", "")), "other": _result_details(r)})
+    if rows:
+        n = len(rows)
         statement = (f"{n} evaluation{'s are' if n > 1 else ' is'} recorded in the ticket file, as written when "
                      "the ticket was trained with its mask held fixed and evaluated (`ticket verify` or `ticket find`): "
                      "these are the only results claimed for it.")
     else:
         statement = ("This ticket has not been retrained and evaluated (`ticket verify` records results in the "
                      "file), so its accuracy is unknown: treat it as unverified.")
+    return {"rows": rows, "statement": statement}
+
+
+def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | None = "density.png",
+                 file_size: int | None = None) -> dict[str, Any]:
+    """Everything the template shows, already formatted and escaped.
+
+    Example:
+        >>> card_context(ticket, repo_id="user/r20-ticket")["sparsity"]["overall_pct"]  # doctest: +SKIP
+        '59.04%'
+    """
+    from ticketfmt._version import __version__
+    from ticketfmt.format.spec import FORMAT_VERSION
+
+    spec = ticket.spec
+    prov = ticket.provenance
     library = {"timm": "timm's", "torchvision": "torchvision's"}.get(spec.library, "ticketfmt's")
     constructor = spec.to_json().get("constructor", {})
     cls_name = str(constructor.get("class", spec.family)).rsplit(".", 1)[-1]
@@ -399,11 +429,11 @@ def card_context(ticket: Ticket, repo_id: str | None = None, plot_path: str | No
                  "sections": "initial (rewind) and trained" if ticket.trained is not None else "initial (rewind)",
                  "has_trained": ticket.trained is not None},
         "provenance": {"summary": _summary_of(prov), "mappings": _mappings(prov) if prov.get("method") == "elastic"
-                       else [], "rows": rows, "rewound": rewound},
-        "sparsity": {"overall_pct": _pct(ticket.sparsity), "kept": _num(kept), "total": _num(total),
-                     "layers": len(density), "stages": stages, "per_layer": per_layer},
+                       else [], "rows": [{"key": _code(k), "value": _cell(v)} for k, v in _flatten(prov)],
+                       "rewound": rewound},
+        "sparsity": _sparsity_context(ticket),
         "plot_path": plot_path,
-        "results": {"rows": result_rows, "statement": statement},
+        "results": _results_context(ticket),
         "citation_note": ("If you use this ticket, please cite the papers behind it: the Elastic Lottery Ticket "
                           "Hypothesis (Chen et al., NeurIPS 2021), the Lottery Ticket Hypothesis (Frankle & Carbin, "
                           "ICLR 2019) and rewinding (Frankle et al., ICML 2020)."),

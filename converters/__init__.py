@@ -5,8 +5,13 @@ network of the same family by replicating or dropping whole units (residual bloc
 conv + BN layers for VGGs), mask and init together. Stem, classifier and unit 0 of every
 stage are copied one to one. See ``docs/CONVERT.md``.
 
-Pure ``Ticket -> Ticket`` functions: no model is built (shapes come from the meta device)
-and only the ticketfmt core is imported.
+:func:`convert` is a pure ``Ticket -> Ticket`` function; :func:`convert_file` converts a file
+to a file (a packed file without unpacking it: what ``ticket convert`` runs). No model is built
+(shapes come from the meta device) and only the ticketfmt core is imported.
+
+Modules: ``registry`` (the leaf registry of family converters), ``base`` (the family hooks and
+the validated :class:`Plan`), ``mapping`` (strategies and mapping strings), ``apply`` (the one
+walk over a plan), ``files`` (file to file), ``resnet`` and ``vgg`` (the families).
 
 Example:
     >>> from ticketfmt import Ticket, build_model
@@ -23,20 +28,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ticketfmt.converters.base import (DEPTH_GAP_RATIO, FamilyConverter, Plan, apply_plan, plan_conversion, resolve_target,
-                             tensor_sha256)
-from ticketfmt.converters.mapping import (DEFAULT_SQUEEZE, DEFAULT_STRETCH, SQUEEZE_STRATEGIES, STRATEGIES, STRETCH_STRATEGIES,
-                                format_mapping, format_stage, invert, parse_mapping, parse_stage)
-from ticketfmt.converters.registry import get_converter, register, registered_families
+# The family modules register their converters on import: the registry is complete once this package is.
+from ticketfmt.converters import resnet, vgg  # noqa: F401
+from ticketfmt.converters.apply import TRAINING_CONTRACT, apply_plan, elastic_provenance, tensor_sha256, walk_plan
+from ticketfmt.converters.base import DEPTH_GAP_RATIO, FamilyConverter, Plan, plan_conversion, resolve_target
+from ticketfmt.converters.files import ConvertedFile, PackedSource, SourceFile, convert_file, write_converted
+from ticketfmt.converters.mapping import (DEFAULT_SQUEEZE, DEFAULT_STRETCH, SQUEEZE_STRATEGIES, STRATEGIES,
+                                          STRETCH_STRATEGIES, format_mapping, format_stage, invert, parse_mapping,
+                                          parse_stage)
+from ticketfmt.converters.registry import get_converter, register, registered_families, unregister
 
 if TYPE_CHECKING:
     from ticketfmt.ticket import Ticket
     from ticketfmt.zoo import ArchSpec
 
-__all__ = ["convert", "plan_conversion", "apply_plan", "Plan", "resolve_target", "FamilyConverter", "register",
-           "get_converter", "registered_families", "parse_stage", "parse_mapping", "format_stage", "format_mapping",
-           "invert", "tensor_sha256", "STRATEGIES", "STRETCH_STRATEGIES", "SQUEEZE_STRATEGIES", "DEFAULT_STRETCH",
-           "DEFAULT_SQUEEZE", "DEPTH_GAP_RATIO"]
+__all__ = ["convert", "convert_file", "plan_conversion", "apply_plan", "walk_plan", "Plan", "resolve_target",
+           "SourceFile", "PackedSource", "ConvertedFile", "write_converted", "elastic_provenance", "TRAINING_CONTRACT",
+           "FamilyConverter", "register", "unregister", "get_converter", "registered_families", "parse_stage",
+           "parse_mapping", "format_stage", "format_mapping", "invert", "tensor_sha256", "STRATEGIES",
+           "STRETCH_STRATEGIES", "SQUEEZE_STRATEGIES", "DEFAULT_STRETCH", "DEFAULT_SQUEEZE", "DEPTH_GAP_RATIO"]
 
 
 def convert(ticket: Ticket, target: str | ArchSpec, strategy: str | None = None, mapping: str | None = None,

@@ -1,17 +1,15 @@
-"""The conversion engine shared by the families: plan (validate everything), then apply (copy tensors).
+"""Planning a conversion: the family hooks (:class:`FamilyConverter`) and the validated :class:`Plan`.
 
 :func:`plan_conversion` resolves the target architecture, checks that the conversion exists,
 builds the per-stage mappings (from a strategy or a mapping string) and the complete
 target-key → source-key table, all from ``zoo.state_dict_shapes`` (meta device, nothing
 allocated). Every error is raised here, so a command can plan all its targets before
-writing anything. :func:`apply_plan` then only indexes and copies tensors.
+writing anything. :mod:`ticketfmt.converters.apply` then only indexes and copies tensors.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +22,7 @@ from ticketfmt.zoo import FAMILIES, ArchSpec, get_arch, prunable_names, state_di
 from ticketfmt.converters.mapping import StageMap, format_mapping, format_stage, generate, parse_mapping
 from ticketfmt.converters.registry import get_converter
 
-__all__ = ["FamilyConverter", "Plan", "plan_conversion", "apply_plan", "resolve_target", "tensor_sha256",
-           "elastic_provenance",
-           "DEPTH_GAP_RATIO", "FAMILY_TITLES"]
+__all__ = ["FamilyConverter", "Plan", "plan_conversion", "resolve_target", "DEPTH_GAP_RATIO", "FAMILY_TITLES"]
 
 DEPTH_GAP_RATIO = 2.5
 """Warn when the target has this many times more (or fewer) units than the source, all stages together.
@@ -266,99 +262,3 @@ def _key_map(conv: FamilyConverter, src: ArchSpec, tgt: ArchSpec, maps: list[Sta
         raise ConversionError(f"{src.id} tensor {left[0]!r} has no place in {tgt.id}",
                               fix="these architectures cannot be converted into each other")
     return tuple(out)
-
-
-def tensor_sha256(ticket: Ticket) -> str:
-    """A sha256 of a ticket's architecture, masks and init tensors (for tickets not loaded from a file)."""
-    h = hashlib.sha256(ticket.arch.encode())
-    for section, tensors in (("mask", ticket.masks), ("init", ticket.init)):
-        for name in sorted(tensors):
-            t = tensors[name].detach().contiguous().cpu()
-            h.update(f"{section}/{name}:{t.dtype}:{list(t.shape)}".encode())
-            if t.numel():
-                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool
-                         else t.reshape(-1).to(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def elastic_provenance(plan: Plan, *, source_arch: str, source_classes: int, sha256: str, sha256_of: str,
-                       sparsity: float, path: str | None, had_trained: bool, source_provenance: dict[str, Any],
-                       permute_copies: int | None, copies_permuted: int, classifier_seed: int) -> dict[str, Any]:
-    """The provenance of a converted ticket (shared by the in-memory and the packed-file paths)."""
-    return {
-        "method": "elastic",
-        "source": {"arch": source_arch, "num_classes": source_classes, "sha256": sha256, "sha256_of": sha256_of,
-                   "sparsity": round(sparsity, 6), "path": os.path.basename(path) if path else None},
-        "direction": plan.direction,
-        "strategy": plan.strategy,
-        "stage_strategies": list(plan.stage_strategies),
-        "mappings": plan.mappings,
-        "mapping": plan.mapping,
-        "permute_copies": permute_copies,
-        "copies_permuted": copies_permuted if permute_copies is not None else 0,
-        "num_classes_reinit": plan.reinit_classifier,
-        "classifier_seed": classifier_seed if plan.reinit_classifier else None,
-        "trained_dropped": had_trained,
-        "source_provenance": dict(source_provenance),
-    }
-
-
-def apply_plan(ticket: Ticket, plan: Plan, permute_copies: int | None = None, classifier_seed: int = 0) -> Ticket:
-    """Carry out a :class:`Plan` on ``ticket``: copy masks and init unit by unit into the target.
-
-    ``permute_copies=SEED`` shuffles, within each tensor, the mask of every replicated copy
-    (every copy of a source unit after the first), moving the init values with their mask
-    positions so every kept weight still holds a value of the source ticket.
-    """
-    if ticket.spec != plan.source:
-        raise ConversionError(f"the plan converts {plan.source.id} ({plan.source.num_classes} classes) but the ticket "
-                              f"is {ticket.arch} ({ticket.num_classes} classes)", fix="plan for this ticket")
-    conv = get_converter(plan.target.family)
-    t_shapes = state_dict_shapes(plan.target)
-    t_prunable = prunable_names(plan.target)
-    prunable = set(t_prunable)
-    gen = torch.Generator().manual_seed(permute_copies) if permute_copies is not None else None
-    masks: dict[str, torch.Tensor] = {}
-    init: dict[str, torch.Tensor] = {}
-    copies_permuted = 0
-    for k, sk, copy in plan.key_map:
-        if sk is None:
-            continue
-        shape = t_shapes[k]
-        v = ticket.init[sk]
-        if tuple(v.shape) != shape:
-            v = v.reshape(shape)
-        if k in prunable:
-            m = ticket.masks[sk]
-            if tuple(m.shape) != shape:
-                m = m.reshape(shape)
-            if gen is not None and copy:
-                perm = torch.randperm(m.numel(), generator=gen)
-                m = m.reshape(-1)[perm].reshape(shape)
-                v = v.reshape(-1)[perm].reshape(shape)
-                copies_permuted += 1
-            else:
-                m = m.clone()
-            masks[k] = m
-            init[k] = v  # the Ticket constructor writes θ ⊙ m into a new tensor
-        else:
-            init[k] = v.clone()
-    if plan.reinit_classifier:
-        keys = conv.classifier_keys(plan.target)
-        src_keys = [k for k in conv.classifier_keys(plan.source) if k in ticket.init]
-        dtype = ticket.init[src_keys[0]].dtype if src_keys else torch.float32
-        fresh = conv.init_classifier(plan.target, {k: t_shapes[k] for k in keys},
-                                     torch.Generator().manual_seed(classifier_seed), dtype)
-        for k, v in fresh.items():
-            init[k] = v
-            if k in prunable:
-                masks[k] = torch.ones(t_shapes[k], dtype=torch.bool)
-    init = {k: init[k] for k in t_shapes}
-    masks = {k: masks[k] for k in t_prunable}
-    provenance = elastic_provenance(
-        plan, source_arch=ticket.arch, source_classes=ticket.num_classes,
-        sha256=ticket.file_sha256 or tensor_sha256(ticket), sha256_of="file" if ticket.file_sha256 else "tensors",
-        sparsity=ticket.sparsity, path=ticket.path, had_trained=ticket.trained is not None,
-        source_provenance=ticket.provenance, permute_copies=permute_copies, copies_permuted=copies_permuted,
-        classifier_seed=classifier_seed)
-    return Ticket(plan.target, masks, init, None, provenance, [])

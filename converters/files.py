@@ -1,54 +1,47 @@
-"""File-to-file conversion of packed tickets without unpacking them (what `ticket convert` uses).
+"""File-to-file conversion (what `ticket convert` runs): :func:`convert_file`.
 
-A converted unit holds exactly the mask and the values of its source unit, so in the
-packed encoding (mask bits + surviving values) every target tensor *is* a source tensor
-of the file: conversion is a re-indexing of the payload. :class:`PackedSource` reads a
-packed file once and runs the checks of ``Ticket.load`` on the packed data (header,
-payload checksum, architecture, layer shapes, padding bits, kept counts, finite values);
-:func:`write_converted` then writes each target with the source's bytes, touching only the
+A converted unit holds exactly the mask and the values of its source unit, so in the packed
+encoding (mask bits + surviving values) every target tensor *is* a source tensor of the
+file: conversion is a re-indexing of the payload. :class:`PackedSource` reads a packed file
+once and runs the checks of ``Ticket.load`` on the packed data (:mod:`ticketfmt.checks`:
+header, payload checksum, architecture, layer shapes, padding bits, kept counts, finite
+values); :func:`write_converted` then runs the one walk of
+:func:`~ticketfmt.converters.apply.walk_plan` over the packed tensors, touching only the
 tensors that change (replicated copies under ``permute_copies``, a re-initialized
-classifier). The file is byte-identical to ``apply_plan(Ticket.load(src), plan).save(out)``
-(the tests check it), at a fraction of the time and memory.
+classifier), and writes the metadata of :func:`~ticketfmt.ticket.file_metadata`. The file is
+byte-identical to ``apply_plan(Ticket.load(src), plan).save(out)`` (the tests check it), at a
+fraction of the time and memory. Other encodings take that Ticket path.
 
 Example:
-    >>> src = PackedSource.open("r50.ticket")  # doctest: +SKIP
-    >>> result = write_converted(src, plan_conversion(src.spec, "resnet152"), "r152.ticket")  # doctest: +SKIP
+    >>> from ticketfmt.converters import convert_file
+    >>> convert_file("r50.ticket", "resnet101", "r101.ticket").sparsity  # doctest: +SKIP
+    0.8913
+    >>> src = SourceFile.open("r20.ticket")  # read once, convert to several targets  # doctest: +SKIP
+    >>> [convert_file(src, t, f"{t}.ticket").path for t in ("cifar_resnet32", "cifar_resnet56")]  # doctest: +SKIP
+    ['cifar_resnet32.ticket', 'cifar_resnet56.ticket']
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
-from ticketfmt.errors import ConversionError, TicketFormatError, UnknownArchError
-from ticketfmt.checks import check_layers
-from ticketfmt.format.tensors import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
-from ticketfmt.format.spec import Header
+from ticketfmt.checks import check_layers, check_tensors
+from ticketfmt.errors import ConversionError, MaskError, TicketFormatError, UnknownArchError
+from ticketfmt.format.spec import ENCODINGS, Header, read_header
+from ticketfmt.format.tensors import pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.sparsity import sparsity_of, stage_sparsity
-from ticketfmt.zoo import ArchSpec, prunable_names, spec_from_json, state_dict_shapes
+from ticketfmt.ticket import Ticket, file_metadata
+from ticketfmt.zoo import ArchSpec, format_version_for, spec_from_json, state_dict_shapes
 
-from ticketfmt.converters.base import Plan, elastic_provenance
-from ticketfmt.converters.registry import get_converter
+from ticketfmt.converters.apply import apply_plan, elastic_provenance, walk_plan
+from ticketfmt.converters.base import Plan, plan_conversion
 
-__all__ = ["PackedSource", "ConvertedFile", "write_converted"]
-
-
-# The checks below use numpy on zero-copy views: single-threaded, so their time does not depend
-# on waking OpenMP threads on a busy machine (the tensors here are small and many).
-def _all_finite(t: torch.Tensor) -> bool:
-    # A finite sum proves every value finite (NaN and inf propagate); only a non-finite sum
-    # (an overflow of large finite values, or a real NaN/inf) needs the exact test.
-    try:
-        a = t.numpy()
-    except TypeError:  # a dtype numpy lacks (bfloat16)
-        return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(a.sum(dtype=np.float64))) or bool(np.isfinite(a).all())
+__all__ = ["PackedSource", "SourceFile", "ConvertedFile", "convert_file", "write_converted"]
 
 
 @dataclass
@@ -63,7 +56,12 @@ class PackedSource:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], verify: bool = True) -> PackedSource:
-        """Read and check a packed ticket as ``Ticket.load`` would; raises ``TicketFormatError``."""
+        """Read and check a packed ticket as ``Ticket.load`` would; raises ``TicketFormatError``.
+
+        Example:
+            >>> PackedSource.open("r20.ticket").spec.id  # doctest: +SKIP
+            'cifar_resnet20'
+        """
         p = str(path)
         header, tensors, file_sha = read_file(p, verify=verify)
         if header.encoding != "packed":
@@ -73,38 +71,15 @@ class PackedSource:
             spec = spec_from_json(header.arch)
         except UnknownArchError as e:
             raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
-        src = cls(p, header, tensors, file_sha, spec)
-        src._check()
-        return src
-
-    def _check(self) -> None:
-        p, spec, header = self.path, self.spec, self.header
-        shapes = state_dict_shapes(spec)
-        prunable = prunable_names(spec)
-        check_layers(p, header, self.tensors, spec)
-        missing = [n for n in prunable if n not in header.layers]
-        extra = [n for n in header.layers if n not in prunable]
-        if missing or extra:
-            what = (f"{len(missing)} prunable weight(s) of {spec.id} have no mask, first {missing[0]!r}" if missing
-                    else f"mask {extra[0]!r} is not a prunable weight of {spec.id}")
-            raise TicketFormatError(what, path=p, tensor=(missing or extra)[0], fix="the file is corrupted")
-        for section in ("init", "trained"):
-            values = {k.split("/", 1)[1]: t for k, t in self.tensors.items() if k.startswith(section + "/")}
-            if not values and section == "trained":
-                continue
-            absent = [k for k in shapes if k not in values]
-            unknown = [k for k in values if k not in shapes]
-            if absent or unknown:
-                what = (f"{section} weights lack {len(absent)} key(s) of {spec.id}, first {absent[0]!r}" if absent
-                        else f"{section} key {unknown[0]!r} is not in {spec.id}'s state dict")
-                raise TicketFormatError(what, path=p, tensor=(absent or unknown)[0], fix="the file is corrupted")
-            for k, t in values.items():
-                if k not in header.layers and tuple(t.shape) != shapes[k]:
-                    raise TicketFormatError(f"{section} tensor {k!r} has shape {list(t.shape)} but {spec.id} expects "
-                                            f"{list(shapes[k])}", path=p, tensor=k, fix="the file is corrupted")
-                if t.is_floating_point() and not _all_finite(t):
-                    raise TicketFormatError(f"{section} tensor {k!r} holds NaN or infinite values", path=p, tensor=k,
-                                            fix="start from finite weights")
+        check_layers(p, header, tensors, spec)
+        sections = {s: {k.split("/", 1)[1]: t for k, t in tensors.items() if k.startswith(s + "/")}
+                    for s in ("init", "trained")}
+        try:
+            check_tensors(spec, {n: layer.shape for n, layer in header.layers.items()},
+                          {"init": sections["init"], "trained": sections["trained"] or None}, packed=True)
+        except MaskError as e:  # as Ticket.load reports it
+            raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
+        return cls(p, header, tensors, file_sha, spec)
 
     @property
     def has_trained(self) -> bool:
@@ -121,15 +96,47 @@ class PackedSource:
         return stage_sparsity(self.spec, self.layer_density())
 
 
-@dataclass
+class _PackedTensors:
+    """A :class:`~ticketfmt.converters.apply.TensorSource` over a packed file: mask bits and surviving values."""
+
+    def __init__(self, src: PackedSource) -> None:
+        self.src = src
+        self.format_version = format_version_for(src.spec, src.header.layers)
+
+    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.src.tensors[f"mask/{key}"], self.src.tensors[f"init/{key}"], self.src.header.layers[key].kept
+
+    def unmasked(self, key: str, shape: tuple[int, ...]) -> torch.Tensor:
+        v = self.src.tensors[f"init/{key}"]
+        return v.reshape(shape) if tuple(v.shape) != shape else v
+
+    def permuted(self, mask: torch.Tensor, values: torch.Tensor, shape: tuple[int, ...],
+                 perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Only a shuffled copy is unpacked: its values move with their mask positions.
+        m = unpack_bits(mask, shape).reshape(-1)
+        full = torch.zeros(m.shape, dtype=values.dtype)
+        full[m] = values
+        m, full = m[perm], full[perm]
+        return pack_bits(m), full[m]
+
+    def dense(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return pack_bits(torch.ones(values.shape, dtype=torch.bool)), values.reshape(-1)
+
+    def dtype(self, key: str) -> torch.dtype | None:
+        t = self.src.tensors.get(f"init/{key}")
+        return t.dtype if t is not None else None
+
+
+@dataclass(frozen=True)
 class ConvertedFile:
-    """What :func:`write_converted` wrote: enough for the command's table and JSON."""
+    """What a conversion wrote: enough for the command's table and JSON, whichever path wrote it."""
 
     path: str
     spec: ArchSpec
-    provenance: dict[str, Any]
-    density: dict[str, tuple[int, int]]
+    provenance: dict[str, Any] = field(repr=False)
+    density: dict[str, tuple[int, int]] = field(repr=False)
     size: int
+    encoding: str = "packed"
 
     @property
     def arch(self) -> str:
@@ -149,77 +156,117 @@ class ConvertedFile:
 
 def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], permute_copies: int | None = None,
                     classifier_seed: int = 0) -> ConvertedFile:
-    """Write the conversion of ``src`` by ``plan`` to ``out`` (packed), reusing the source's packed tensors."""
+    """Write the conversion of ``src`` by ``plan`` to ``out`` (packed), reusing the source's packed tensors.
+
+    Example:
+        >>> src = PackedSource.open("r50.ticket")  # doctest: +SKIP
+        >>> write_converted(src, plan_conversion(src.spec, "resnet152"), "r152.ticket").size  # doctest: +SKIP
+        33554944
+    """
     if src.spec != plan.source:
         raise ConversionError(f"the plan converts {plan.source.id} but {src.path} holds {src.spec.id}",
                               fix="plan for this ticket")
-    t_shapes = state_dict_shapes(plan.target)
-    t_prunable = prunable_names(plan.target)
-    prunable = set(t_prunable)
-    layers = src.header.layers
-    gen = torch.Generator().manual_seed(permute_copies) if permute_copies is not None else None
-    masks: dict[str, torch.Tensor] = {}
-    values: dict[str, torch.Tensor] = {}
-    kept: dict[str, int] = {}
-    copies_permuted = 0
-    for k, sk, copy in plan.key_map:
-        if sk is None:
-            continue
-        shape = t_shapes[k]
-        v = src.tensors[f"init/{sk}"]
-        if k in prunable:
-            bits = src.tensors[f"mask/{sk}"]
-            kept[k] = layers[sk].kept
-            if gen is not None and copy:
-                m = unpack_bits(bits, layers[sk].shape).reshape(-1)
-                dense = torch.zeros(m.shape, dtype=v.dtype)
-                dense[m] = v
-                perm = torch.randperm(m.numel(), generator=gen)
-                m, dense = m[perm], dense[perm]
-                bits, v = pack_bits(m), dense[m]
-                copies_permuted += 1
-            masks[k] = bits
-            values[k] = v
-        else:
-            values[k] = v.reshape(shape) if tuple(v.shape) != shape else v
-    if plan.reinit_classifier:
-        conv = get_converter(plan.target.family)
-        keys = conv.classifier_keys(plan.target)
-        src_keys = [f"init/{k}" for k in conv.classifier_keys(plan.source) if f"init/{k}" in src.tensors]
-        dtype = src.tensors[src_keys[0]].dtype if src_keys else torch.float32
-        fresh = conv.init_classifier(plan.target, {k: t_shapes[k] for k in keys},
-                                     torch.Generator().manual_seed(classifier_seed), dtype)
-        for k, v in fresh.items():
-            if k in prunable:
-                masks[k] = pack_bits(torch.ones(t_shapes[k], dtype=torch.bool))
-                kept[k] = v.numel()
-                values[k] = v.reshape(-1)
-            else:
-                values[k] = v
-    density = {k: (kept[k], _numel(t_shapes[k])) for k in t_prunable}
+    walked = walk_plan(plan, _PackedTensors(src), permute_copies, classifier_seed)
     provenance = elastic_provenance(
-        plan, source_arch=src.spec.id, source_classes=src.spec.num_classes, sha256=src.file_sha256,
-        sha256_of="file", sparsity=src.sparsity, path=src.path, had_trained=src.has_trained,
-        source_provenance=src.header.provenance, permute_copies=permute_copies, copies_permuted=copies_permuted,
-        classifier_seed=classifier_seed)
-    # The same metadata and tensor order as Ticket.save, so both paths write the same bytes.
-    meta = base_metadata("packed")
-    meta.update({
-        "arch": json.dumps(plan.target.to_json(), separators=(",", ":")),
-        "provenance": json.dumps(provenance, separators=(",", ":"), sort_keys=True),
-        "results": json.dumps([], separators=(",", ":")),
-        "layers": json.dumps({k: {"shape": list(t_shapes[k]), "kept": density[k][0]} for k in t_prunable},
-                             separators=(",", ":")),
-        "sparsity": f"{sparsity_of(density):.6f}",
-    })
-    tensors = {f"mask/{k}": masks[k] for k in t_prunable}
-    tensors.update({f"init/{k}": values[k] for k in t_shapes})
-    size = write_tensors(out, tensors, meta)
-    return ConvertedFile(str(out), plan.target, provenance, density, size)
+        plan, sha256=src.file_sha256, sha256_of="file", sparsity=src.sparsity, path=src.path,
+        had_trained=src.has_trained, source_provenance=src.header.provenance, permute_copies=permute_copies,
+        copies_permuted=walked.copies_permuted, classifier_seed=classifier_seed)
+    t_shapes = state_dict_shapes(plan.target)
+    layers = {k: (t_shapes[k], walked.kept[k]) for k in walked.masks}
+    # The same metadata builder and tensor order as Ticket.save, so both paths write the same bytes.
+    tensors = {f"mask/{k}": m for k, m in walked.masks.items()}
+    tensors.update({f"init/{k}": v for k, v in walked.values.items()})
+    size = write_tensors(out, tensors, file_metadata(plan.target, provenance, [], layers, "packed"))
+    density = {k: (kept, math.prod(shape)) for k, (shape, kept) in layers.items()}
+    return ConvertedFile(str(out), plan.target, provenance, density, size, "packed")
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+@dataclass(frozen=True)
+class SourceFile:
+    """A ticket file opened once for conversion (to one target or many).
+
+    A packed file converted to the packed encoding is held as its packed tensors
+    (:class:`PackedSource`, the fast path); any other combination as a loaded
+    :class:`~ticketfmt.ticket.Ticket`. Both give the same files.
+    """
+
+    path: str
+    spec: ArchSpec
+    encoding: str
+    packed: PackedSource | None = field(default=None, repr=False)
+    ticket: Ticket | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], verify: bool = True, encoding: str = "packed") -> SourceFile:
+        """Read and check ``path`` for writing targets in ``encoding`` (``packed`` or ``dense``).
+
+        Example:
+            >>> SourceFile.open("r20.ticket").spec.id  # doctest: +SKIP
+            'cifar_resnet20'
+        """
+        if encoding not in ENCODINGS:
+            raise ConversionError(f"unknown encoding {encoding!r}", fix=f"use one of {', '.join(ENCODINGS)}")
+        p = str(path)
+        if read_header(p).encoding == "packed" and encoding == "packed":
+            src = PackedSource.open(p, verify=verify)
+            return cls(p, src.spec, encoding, packed=src)
+        ticket = Ticket.load(p, verify=verify)
+        return cls(p, ticket.spec, encoding, ticket=ticket)
+
+    def layer_density(self) -> dict[str, tuple[int, int]]:
+        """``name -> (kept, total)`` of the source's masks."""
+        return self.packed.layer_density() if self.packed is not None else self._ticket.layer_density()
+
+    @property
+    def sparsity(self) -> float:
+        return sparsity_of(self.layer_density())
+
+    def stage_sparsity(self) -> dict[str, float]:
+        return stage_sparsity(self.spec, self.layer_density())
+
+    @property
+    def has_trained(self) -> bool:
+        """Whether the source holds trained weights (they belong to its architecture: conversion drops them)."""
+        return self.packed.has_trained if self.packed is not None else self._ticket.trained is not None
+
+    @property
+    def _ticket(self) -> Ticket:
+        assert self.ticket is not None  # open() sets exactly one of packed and ticket
+        return self.ticket
+
+    def write(self, plan: Plan, out: str | os.PathLike[str], permute_copies: int | None = None,
+              classifier_seed: int = 0) -> ConvertedFile:
+        """Write the conversion by ``plan`` to ``out`` in this source's output encoding."""
+        if self.packed is not None:
+            return write_converted(self.packed, plan, out, permute_copies, classifier_seed)
+        converted = apply_plan(self._ticket, plan, permute_copies, classifier_seed)
+        size = converted.save(out, encoding=self.encoding)
+        return ConvertedFile(str(out), plan.target, converted.provenance, converted.layer_density(), size,
+                             self.encoding)
+
+
+def convert_file(src: str | os.PathLike[str] | SourceFile, target: str | ArchSpec | Plan,
+                 out: str | os.PathLike[str], *, strategy: str | None = None, mapping: str | None = None,
+                 num_classes: int | None = None, permute_copies: int | None = None, classifier_seed: int = 0,
+                 encoding: str = "packed", verify: bool = True) -> ConvertedFile:
+    """Convert the ticket file ``src`` to ``target`` and write it to ``out``; what ``ticket convert`` runs.
+
+    ``src`` is a path or a :class:`SourceFile` (open it once to convert to several targets);
+    ``target`` an architecture id, an ``ArchSpec``, or a :class:`Plan` made beforehand (then
+    without ``strategy``, ``mapping``, ``num_classes``). The arguments are those of
+    :func:`ticketfmt.converters.convert`; ``encoding`` and ``verify`` apply when ``src`` is a path.
+    A packed source written packed never unpacks its tensors. Nothing is written on an error.
+
+    Example:
+        >>> convert_file("r20.ticket", "cifar_resnet56", "r56.ticket", strategy="append").arch  # doctest: +SKIP
+        'cifar_resnet56'
+    """
+    source = src if isinstance(src, SourceFile) else SourceFile.open(src, verify=verify, encoding=encoding)
+    if isinstance(target, Plan):
+        if strategy is not None or mapping is not None or num_classes is not None:
+            raise ConversionError("a Plan already says how to convert",
+                                  fix="pass strategy, mapping and num_classes to plan_conversion instead")
+        plan = target
+    else:
+        plan = plan_conversion(source.spec, target, strategy=strategy, mapping=mapping, num_classes=num_classes)
+    return source.write(plan, out, permute_copies=permute_copies, classifier_seed=classifier_seed)

@@ -1,4 +1,8 @@
-"""The registry of family converters: one :class:`~ticketfmt.converters.base.FamilyConverter` per zoo family.
+"""The registry of family converters: a leaf, filled when :mod:`ticketfmt.converters` is imported.
+
+Each built-in family module (``resnet``, ``vgg``) registers its converter on import; the
+package imports them, so the registry is complete as soon as any ``ticketfmt.converters``
+module is. Registering a family twice raises.
 
 Example:
     >>> from ticketfmt.converters import get_converter
@@ -15,7 +19,7 @@ from ticketfmt.errors import ConversionError
 if TYPE_CHECKING:
     from ticketfmt.converters.base import FamilyConverter
 
-__all__ = ["register", "get_converter", "registered_families"]
+__all__ = ["register", "unregister", "get_converter", "registered_families"]
 
 _CONVERTERS: dict[str, FamilyConverter] = {}
 
@@ -23,15 +27,35 @@ C = TypeVar("C", bound="FamilyConverter")
 
 
 def register(converter: C) -> C:
-    """Register ``converter`` for each family it lists in ``families`` (a later one replaces an earlier one)."""
+    """Register ``converter`` for each family it lists in ``families``; returns it.
+
+    Raises ``ValueError`` when one of its families already has a converter (a second
+    registration is a bug, not an override: :func:`unregister` the old one first).
+
+    Example:
+        >>> class ToyConverter(FamilyConverter):  # doctest: +SKIP
+        ...     families = ("toy",)
+        >>> register(ToyConverter())  # doctest: +SKIP
+    """
+    taken = [f for f in converter.families if f in _CONVERTERS]
+    if taken:
+        raise ValueError(f"the {taken[0]!r} family already has a converter ({type(_CONVERTERS[taken[0]]).__name__}); "
+                         "unregister() it first")
     for family in converter.families:
         _CONVERTERS[family] = converter
     return converter
 
 
+def unregister(family: str) -> FamilyConverter:
+    """Remove the converter of ``family`` (from every family it serves); returns it."""
+    converter = _CONVERTERS[family]
+    for f in converter.families:
+        _CONVERTERS.pop(f, None)
+    return converter
+
+
 def get_converter(family: str) -> FamilyConverter:
     """The converter of a zoo family (``cifar_resnet``, ``resnet``, ``vgg``, ``cifar_vgg``)."""
-    _load_builtin()
     try:
         return _CONVERTERS[family]
     except KeyError:
@@ -40,11 +64,5 @@ def get_converter(family: str) -> FamilyConverter:
 
 
 def registered_families() -> list[str]:
-    _load_builtin()
+    """The families with a converter, sorted."""
     return sorted(_CONVERTERS)
-
-
-def _load_builtin() -> None:
-    # The built-in converters register themselves on import.
-    import ticketfmt.converters.resnet  # noqa: F401
-    import ticketfmt.converters.vgg  # noqa: F401

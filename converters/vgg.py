@@ -2,8 +2,8 @@
 
 The unit is a conv layer with its BatchNorm (``features.i.`` and ``features.i+1.``); the
 five stages lie between the max-pools, and conv 0 of each stage (which changes the width)
-is copied one to one. The classifier is copied one to one too; it is not pruned (the
-paper leaves the VGG classifier dense), so it has no mask.
+is copied one to one. The classifier is copied one to one too, masks included: its hidden
+layers are pruned since format 1.1, its output layer never (as in the reference).
 
 timm and torchvision share the ``features`` indices but not the classifier: timm holds
 torchvision's first two linear layers as convolutions. Crossing libraries maps and reshapes:

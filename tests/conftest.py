@@ -49,6 +49,16 @@ def r8_ticket():
     return prune(ticket, 0.5, method="magnitude")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_test_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's own data: tests/data (tiny, written by tests/make_data.py) and a private tensor cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
+    mp.setenv("TICKETFMT_CACHE", str(tmp_path_factory.mktemp("data-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -116,3 +116,96 @@ def test_info_reads_only_the_header_and_imports_no_torch(tmp_path: Path) -> None
     assert rc == "0" and torch_loaded == "False", proc.stderr
     assert float(seconds) < 1.0
     assert json.loads(proc.stdout)["sparsity"] == pytest.approx(0.89, abs=1e-5)
+
+
+# -- output anywhere (issue 15): piped tables are tab-separated and never cut; --json on every report ------------
+def test_piped_models_finds_every_id_in_full(tmp_path: Path) -> None:
+    # `ticket models | grep resnet50`, literally: stdout is a pipe, and a narrow COLUMNS must not cut anything.
+    env = dict(os.environ, COLUMNS="40")
+    proc = subprocess.run(f"{sys.executable} -P -m ticketfmt models | grep resnet50", shell=True, cwd=tmp_path,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert ["timm/resnet50", "timm", "resnet", "bottleneck", "3-4-6-3", "25.56M"] in rows
+    assert any(r[0] == "torchvision/resnet50" for r in rows) and "…" not in proc.stdout
+    assert "Any depth works too" in proc.stderr  # the hint stays off the data
+
+
+def test_piped_tables_are_tsv_with_nothing_cut(cli, tmp_path: Path) -> None:
+    res = cli("models")  # captured: not a terminal
+    lines = res.stdout.splitlines()
+    assert lines[0].split("\t") == ["id", "library", "family", "block", "units per stage", "params"]
+    assert "timm/resnet50" in [line.split("\t")[0] for line in lines] and "━" not in res.stdout
+    # `info`: long provenance values whole, per-stage and per-layer tables as tab-separated rows.
+    long_command = "ticket find cifar_resnet8 " + " ".join(f"--option-{i} value-{i}" for i in range(30))
+    path = tmp_path / "long.ticket"
+    Ticket.load(GOLDEN / "cifar_resnet8-packed-v1.0.ticket").replace(provenance={"command": long_command}).save(path)
+    res = cli("info", path)
+    assert res.code == 0, res.stderr
+    assert f"command\t{long_command}" in res.stdout.splitlines()
+    assert "# per stage" in res.stdout and "stage\tkept\ttotal\tsparsity" in res.stdout
+    assert any(line.startswith("layer1.0.conv1.weight\t") for line in res.stdout.splitlines())
+
+
+def test_a_terminal_still_gets_drawn_tables(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ticketfmt.cli.app import out
+
+    monkeypatch.setattr(type(out), "is_terminal", property(lambda self: True))
+    res = cli("models")
+    assert res.code == 0 and "┏" in res.stdout and "Any depth works too" in res.stdout
+    assert "\t" not in res.stdout
+
+
+JSON_COMMANDS = ["new", "prune", "info", "models", "convert"]
+
+
+def test_every_listing_and_report_command_has_json(cli, tmp_path: Path) -> None:
+    from typer.main import get_command
+
+    from ticketfmt.cli import app, load_commands
+
+    load_commands()
+    group = get_command(app)
+    for name in JSON_COMMANDS:
+        assert any("--json" in p.opts for p in group.commands[name].params), name  # type: ignore[attr-defined]
+    t = tmp_path / "t.ticket"
+    new = json.loads(cli("new", "cifar_resnet14", "-o", t, "--seed", "2", "--json").stdout)
+    assert new == {"file": str(t), "arch": "cifar_resnet14", "num_classes": 10, "size": t.stat().st_size,
+                   "encoding": "packed", "sparsity": 0.0, "seed": 2}
+    p = tmp_path / "p.ticket"
+    pruned = json.loads(cli("prune", t, "--sparsity", "0.5", "-o", p, "--json").stdout)
+    assert pruned["file"] == str(p) and pruned["sparsity"] == pytest.approx(0.5, abs=1e-5)
+    assert pruned["method"] == "magnitude" and pruned["source_sparsity"] == 0.0
+    res = cli("convert", "--from", p, "--to", "cifar_resnet20", "--json")
+    assert json.loads(res.stdout)["targets"][0]["file"] == str(tmp_path / "cifar_resnet20.ticket")
+
+
+def test_version_and_flags_without_placeholders(cli) -> None:
+    from ticketfmt import __version__
+
+    res = cli("--version")
+    assert res.code == 0 and res.stdout.strip() == f"ticketfmt {__version__}"
+    res = cli("convert", "--help")
+    assert res.code == 0 and "--force" in res.stdout and "<bool>" not in res.stdout.split("--help")[0]
+
+
+def test_pruning_registry_is_full_on_import_and_refuses_duplicates() -> None:
+    # A fresh process importing only the generic core still sees every method (no lazily filled registry).
+    code = "import ticketfmt.pruning.core\nfrom ticketfmt.pruning.registry import PRUNERS\nprint(sorted(PRUNERS))"
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['grasp', 'magnitude', 'random', 'snip', 'synflow']"
+    from ticketfmt.pruning import PRUNERS, register_pruner, unregister_pruner
+
+    with pytest.raises(ValueError, match="'random' is already registered"):
+        register_pruner("random")(lambda ticket, **_: {})
+    assert PRUNERS["random"].__name__ == "random_scores"
+
+    @register_pruner("toy-ones")
+    def ones(ticket, **_):  # type: ignore[no-untyped-def]
+        return {k: m.float() for k, m in ticket.masks.items()}
+
+    try:
+        assert PRUNERS["toy-ones"] is ones
+    finally:
+        assert unregister_pruner("toy-ones") is ones

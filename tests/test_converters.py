@@ -290,7 +290,9 @@ def test_imagenet_vgg_timm_to_torchvision_same_function() -> None:
     assert torch.equal(out.init["classifier.0.weight"], src.init["pre_logits.fc1.weight"].reshape(4096, -1))
     assert torch.equal(out.init["classifier.3.weight"], src.init["pre_logits.fc2.weight"].reshape(4096, 4096))
     assert torch.equal(out.init["classifier.6.bias"], src.init["head.fc.bias"])
-    assert all(k.startswith("features.") for k in out.masks)  # VGG classifiers stay unpruned
+    # The hidden classifier layers are pruned (their masks reshaped with them), the output layer stays dense.
+    assert [k for k in out.masks if not k.startswith("features.")] == ["classifier.0.weight", "classifier.3.weight"]
+    assert torch.equal(out.masks["classifier.0.weight"], src.masks["pre_logits.fc1.weight"].reshape(4096, -1))
     torch.testing.assert_close(forward(src), forward(out), rtol=1e-4, atol=1e-5)
     back = plan_conversion(out, "timm/vgg11")
     assert {t: s for t, s, _ in back.key_map}["pre_logits.fc1.weight"] == "classifier.0.weight"
@@ -567,3 +569,163 @@ def test_apply_plan_checks_the_ticket(sources) -> None:
         apply_plan(sources["cifar_resnet20"], plan)
     with pytest.raises(TicketError):
         plan_conversion("cifar_resnet20", "cifar_resnet33")
+
+
+# -- one conversion: convert_file, the one walk, one validation, one metadata builder ---------------------------
+def test_convert_file_is_the_command_from_python(ticket_files, tmp_path, cli) -> None:
+    from ticketfmt.converters import ConvertedFile, SourceFile, convert_file
+
+    src = ticket_files["cifar_resnet20"]
+    res = convert_file(src, "cifar_resnet32", tmp_path / "py.ticket", strategy="append", permute_copies=2)
+    assert isinstance(res, ConvertedFile) and res.arch == "cifar_resnet32" and res.encoding == "packed"
+    assert cli("convert", "--from", src, "--to", "cifar_resnet32", "--strategy", "append", "--permute-copies", "2",
+               "-o", tmp_path / "cli.ticket").code == 0
+    assert (tmp_path / "py.ticket").read_bytes() == (tmp_path / "cli.ticket").read_bytes()
+    # A plan made beforehand, an opened source reused, the dense encoding: the same ticket, reported alike.
+    opened = SourceFile.open(src, encoding="dense")
+    plan = plan_conversion(Ticket.load(src), "cifar_resnet32", strategy="append")
+    dense = convert_file(opened, plan, tmp_path / "d.ticket", permute_copies=2)
+    assert dense.encoding == "dense" and Ticket.load(tmp_path / "d.ticket").encoding == "dense"
+    assert dense.density == res.density and dense.provenance == res.provenance
+    with pytest.raises(ConversionError, match="Plan already"):
+        convert_file(opened, plan, tmp_path / "x.ticket", strategy="append")
+    assert not (tmp_path / "x.ticket").exists()
+
+
+def _nan_ticket_file(path: Path) -> None:
+    """A packed file whose header and masks are fine but one BatchNorm weight holds a NaN."""
+    from ticketfmt.format.tensors import pack_bits, write_tensors
+
+    t = random_ticket("cifar_resnet8", seed=5)
+    tensors = {f"mask/{k}": pack_bits(m) for k, m in t.masks.items()}
+    tensors.update({f"init/{k}": v[t.masks[k]] if k in t.masks else v.clone() for k, v in t.init.items()})
+    tensors["init/bn1.weight"][1] = float("nan")
+    write_tensors(path, tensors, t._metadata("packed"))
+
+
+def test_one_validation_the_packed_path_reports_as_ticket_load(tmp_path) -> None:
+    from ticketfmt.converters import PackedSource
+
+    path = tmp_path / "nan.ticket"
+    _nan_ticket_file(path)
+    with pytest.raises(TicketFormatError) as via_ticket:
+        Ticket.load(path)
+    with pytest.raises(TicketFormatError) as via_packed:
+        PackedSource.open(path)
+    assert str(via_packed.value) == str(via_ticket.value)
+    assert "bn1.weight" in str(via_ticket.value) and "NaN" in str(via_ticket.value)
+
+
+def test_one_metadata_builder(ticket_files) -> None:
+    from ticketfmt.ticket import file_metadata
+
+    t = Ticket.load(ticket_files["cifar_resnet20"])
+    layers = {k: (tuple(m.shape), int(m.sum())) for k, m in t.masks.items()}
+    assert file_metadata(t.spec, t.provenance, t.results, layers, "packed") == t._metadata("packed")
+
+
+def test_registries_are_full_on_import_and_refuse_duplicates() -> None:
+    import subprocess
+    import sys
+
+    from ticketfmt.converters import get_converter, register, registered_families, unregister
+    from ticketfmt.converters.base import FamilyConverter
+
+    # A fresh process that imports only the leaf registry module still sees every built-in family.
+    code = ("from ticketfmt.converters.registry import registered_families; print(','.join(registered_families()))")
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["cifar_resnet,cifar_vgg,resnet,vgg"]
+    assert registered_families() == ["cifar_resnet", "cifar_vgg", "resnet", "vgg"]
+
+    class Again(FamilyConverter):
+        families = ("toy_family", "vgg")
+
+    with pytest.raises(ValueError, match="'vgg' family already has a converter"):
+        register(Again())
+    assert "toy_family" not in registered_families()  # nothing half-registered
+
+    class Toy(FamilyConverter):
+        families = ("toy_family",)
+
+    toy = register(Toy())
+    try:
+        assert get_converter("toy_family") is toy
+        with pytest.raises(ValueError):
+            register(Toy())
+    finally:
+        assert unregister("toy_family") is toy
+    with pytest.raises(ConversionError, match="no elastic converter"):
+        get_converter("toy_family")
+
+
+# -- a converted ticket carries its own training contract (issue 11) --------------------------------------------
+CONTRACT = {"recipe": {"name": "cifar_resnet", "lr": 0.1, "epochs": 160, "milestones": [80, 120]},
+            "rewind": "20it", "rewind_step": 20, "steps_per_epoch": 391, "dataset": "cifar10", "subset": 8000,
+            "seed": 3}
+
+
+@pytest.mark.parametrize("missing", [(), ("subset", "steps_per_epoch")], ids=["all", "some"])
+def test_the_training_contract_is_copied_to_the_top_level(tmp_path, missing) -> None:
+    from ticketfmt.converters import TRAINING_CONTRACT, convert_file
+
+    contract = {k: v for k, v in CONTRACT.items() if k not in missing}
+    src_prov = {"method": "imp", "level": 4, "rate": 0.2, **contract}
+    src = random_ticket("cifar_resnet20", seed=7, trained=True).replace(provenance=src_prov)
+    path = tmp_path / "src.ticket"
+    src.save(path)
+    assert set(TRAINING_CONTRACT) == set(CONTRACT)
+    # Both paths (the Ticket in memory and the packed file) write it, the same bytes.
+    in_memory = convert(Ticket.load(path), "cifar_resnet32")
+    in_memory.save(tmp_path / "a.ticket")
+    convert_file(path, "cifar_resnet32", tmp_path / "b.ticket")
+    assert (tmp_path / "a.ticket").read_bytes() == (tmp_path / "b.ticket").read_bytes()
+    prov = Ticket.load(tmp_path / "b.ticket").provenance
+    assert {k: prov[k] for k in TRAINING_CONTRACT if k in prov} == contract  # present ones, none invented
+    assert prov["method"] == "elastic" and "level" not in prov and "rate" not in prov
+    assert prov["source_provenance"] == src_prov  # kept as it was
+    # Converted again, the contract travels on.
+    again = convert(Ticket.load(tmp_path / "b.ticket"), "cifar_resnet44").provenance
+    assert {k: again[k] for k in TRAINING_CONTRACT if k in again} == contract
+
+
+# -- `ticket convert` without -o (issue 15): <target>.ticket beside the source, never overwriting ------------------
+def test_cli_default_output_is_beside_the_source_one_file_per_target(cli, ticket_files, tmp_path,
+                                                                     monkeypatch) -> None:
+    import ticketfmt.converters.files as files
+
+    folder = tmp_path / "tickets"
+    folder.mkdir()
+    src = folder / "resnet20.ticket"
+    src.write_bytes(ticket_files["cifar_resnet20"].read_bytes())
+    monkeypatch.chdir(tmp_path)  # not the source's folder: outputs go beside the source, not here
+    reads = []
+    real_read = files.read_file
+    monkeypatch.setattr(files, "read_file", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    res = cli("convert", "--from", src, "--to", "cifar_resnet32,cifar_resnet56")
+    assert res.code == 0, res.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["cifar_resnet32.ticket", "cifar_resnet56.ticket",
+                                                        "resnet20.ticket"]
+    assert list(tmp_path.iterdir()) == [folder]
+    assert reads == [str(src)]  # the source is read once for both targets
+    assert Ticket.load(folder / "cifar_resnet56.ticket").arch == "cifar_resnet56"
+    assert f"wrote {folder / 'cifar_resnet32.ticket'}" in res.stderr
+
+    # Never overwriting without --force: one target exists, so nothing at all is written.
+    (folder / "cifar_resnet56.ticket").unlink()
+    before = (folder / "cifar_resnet32.ticket").read_bytes()
+    res = cli("convert", "--from", src, "--to", "cifar_resnet56,cifar_resnet32", "--strategy", "append")
+    assert res.code == 2 and "already exists" in res.stderr and "--force" in res.stderr
+    assert not (folder / "cifar_resnet56.ticket").exists() and (folder / "cifar_resnet32.ticket").read_bytes() == before
+    res = cli("convert", "--from", src, "--to", "cifar_resnet56,cifar_resnet32", "--strategy", "append", "--force")
+    assert res.code == 0 and Ticket.load(folder / "cifar_resnet32.ticket").provenance["strategy"] == "append"
+
+
+def test_cli_never_replaces_its_source(cli, ticket_files, tmp_path) -> None:
+    src = tmp_path / "cifar_resnet20.ticket"
+    src.write_bytes(ticket_files["cifar_resnet20"].read_bytes())
+    before = src.read_bytes()
+    for extra in ([], ["--force"], ["-o", src, "--force"]):
+        res = cli("convert", "--from", src, "--to", "cifar_resnet20", *extra)
+        assert res.code == 2 and "would replace the source" in res.stderr, res.stderr
+    assert src.read_bytes() == before and list(tmp_path.iterdir()) == [src]

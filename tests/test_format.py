@@ -15,6 +15,7 @@ from ticketfmt import Ticket, build_model, prune
 from ticketfmt.errors import MaskError, TicketFormatError, TicketIntegrityError, TicketVersionError
 from ticketfmt.format.tensors import pack_bits, unpack_bits
 from ticketfmt.format.spec import read_header
+from ticketfmt.zoo import ArchSpec, Family, get_arch, prunable_names, register_family, unregister_family
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -265,3 +266,110 @@ def test_save_is_atomic_and_leaves_no_temporary(r8_ticket: Ticket, tmp_path: Pat
         prune(r8_ticket, 0.9).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t.ticket"]
+
+
+@pytest.mark.parametrize("encoding", ["packed", "dense"])
+def test_golden_files_resave_byte_identically(encoding: str, tmp_path: Path) -> None:
+    golden = GOLDEN / f"cifar_resnet8-{encoding}-v1.0.ticket"
+    Ticket.load(golden).save(tmp_path / "again.ticket", encoding=encoding)
+    assert (tmp_path / "again.ticket").read_bytes() == golden.read_bytes()
+    assert read_header(tmp_path / "again.ticket").version == "1.0"  # a ResNet file needs nothing newer
+
+
+# -- the prunable set per format version (1.1 prunes the hidden classifier layers of ImageNet VGGs) --------------
+# An ImageNet VGG has a 25088 x 4096 classifier layer at any size, too big for a fast test: a toy family with the
+# same versioned rule (its hidden layer prunable since 1.1, its output layer dense) exercises the format's rules.
+
+class VersionedToy(Family):
+    """``vtoy``: conv stem, a hidden linear layer (prunable since format 1.1), a dense output layer."""
+
+    name = "vtoy"
+    libraries = ("builtin",)
+    default_classes = 3
+    input_size = (1, 4, 4)
+
+    def parse(self, name: str, library: str) -> ArchSpec | None:
+        return self.make(library, "toy", (1,)) if name == "vtoy" else None
+
+    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
+        return "vtoy"
+
+    def depth(self, spec: ArchSpec) -> int:
+        return 3
+
+    def build(self, spec: ArchSpec) -> torch.nn.Module:
+        return torch.nn.ModuleDict({"conv": torch.nn.Conv2d(1, 2, 3), "hidden": torch.nn.Linear(8, 8),
+                                    "out": torch.nn.Linear(8, spec.num_classes)})
+
+    def constructor(self, spec: ArchSpec) -> dict[str, object]:
+        return {"class": "test_format.VersionedToy"}
+
+    def is_prunable(self, spec: ArchSpec, module_name: str, module: torch.nn.Module) -> bool:
+        return super().is_prunable(spec, module_name, module) and module_name != "out"
+
+    def prunable_since(self, spec: ArchSpec, weight: str) -> str:
+        return "1.1" if weight == "hidden.weight" else "1.0"
+
+
+@pytest.fixture()
+def vtoy():
+    register_family(VersionedToy())
+    yield get_arch("vtoy")
+    unregister_family("vtoy")
+
+
+def _vtoy_ticket(spec: ArchSpec, masked: list[str]) -> Ticket:
+    init = build_model(spec, seed=0).state_dict()
+    g = torch.Generator().manual_seed(0)
+    masks = {k: torch.rand(init[k].shape, generator=g) < 0.5 for k in masked}
+    return Ticket(spec, masks, init)
+
+
+@pytest.mark.parametrize("encoding", ["packed", "dense"])
+def test_files_record_the_lowest_version_and_keep_their_prunable_set(vtoy: ArchSpec, encoding: str,
+                                                                      tmp_path: Path) -> None:
+    assert prunable_names(vtoy) == ["conv.weight", "hidden.weight"]
+    current, legacy = _vtoy_ticket(vtoy, ["conv.weight", "hidden.weight"]), _vtoy_ticket(vtoy, ["conv.weight"])
+    for ticket, version, masked in ((current, "1.1", ["conv.weight", "hidden.weight"]),
+                                    (legacy, "1.0", ["conv.weight"])):
+        path = tmp_path / f"{version}.ticket"
+        ticket.save(path, encoding=encoding)
+        header = read_header(path)  # the torch-free reader knows what is masked without the zoo
+        assert header.version == version and list(header.layers) == masked
+        assert sorted(k[5:] for k in header.tensors if k.startswith("mask/")) == masked
+        back = Ticket.load(path)
+        assert list(back.masks) == masked and torch.equal(back.init["hidden.weight"], ticket.init["hidden.weight"])
+        back.save(tmp_path / "again.ticket", encoding=encoding)
+        assert (tmp_path / "again.ticket").read_bytes() == path.read_bytes()
+    # A 1.0 ticket's sparsity counts only its masked weights: the unmasked hidden layer is dense, not pruned.
+    assert legacy.sparsity == pytest.approx(1 - int(legacy.masks["conv.weight"].sum()) / 18)
+
+
+def test_masked_set_is_checked_against_the_files_version_both_ways(vtoy: ArchSpec, tmp_path: Path) -> None:
+    current, legacy = tmp_path / "current.ticket", tmp_path / "legacy.ticket"
+    _vtoy_ticket(vtoy, ["conv.weight", "hidden.weight"]).save(current)
+    _vtoy_ticket(vtoy, ["conv.weight"]).save(legacy)
+    rewrite_metadata(current, format_version="1.0")
+    with pytest.raises(TicketFormatError, match=r"masks 'hidden.weight', which format 1\.0 leaves dense in vtoy"):
+        Ticket.load(current)
+    rewrite_metadata(legacy, format_version="1.1")
+    with pytest.raises(TicketFormatError, match=r"format 1\.1 prunes 1 weight\(s\) of vtoy.*'hidden.weight'"):
+        Ticket.load(legacy)
+    rewrite_metadata(legacy, format_version="1.9")  # a newer minor version: the newest rule this reader knows
+    with pytest.raises(TicketFormatError, match="does not mask"):
+        Ticket.load(legacy)
+
+
+def test_in_memory_masks_must_follow_one_versions_rule(vtoy: ArchSpec) -> None:
+    with pytest.raises(MaskError, match="no mask.*conv.weight"):
+        _vtoy_ticket(vtoy, ["hidden.weight"])  # no version masks the hidden layer but not the conv
+    with pytest.raises(MaskError, match="'out.weight' is not a prunable weight"):
+        _vtoy_ticket(vtoy, ["conv.weight", "hidden.weight", "out.weight"])
+
+
+def test_format_version_must_be_major_minor(r8_ticket: Ticket, tmp_path: Path) -> None:
+    path = tmp_path / "t.ticket"
+    r8_ticket.save(path)
+    rewrite_metadata(path, format_version="1")
+    with pytest.raises(TicketFormatError, match="'1' is not MAJOR.MINOR"):
+        Ticket.load(path)

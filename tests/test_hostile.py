@@ -305,7 +305,8 @@ NONEXISTENT_INPUT: dict[tuple[str, ...], list[list[str]] | None] = {
     ("prune",): [[MISSING, "-o", "o.ticket", "--sparsity", "0.5"],
                  ["{good}", "-o", "o.ticket", "--like", MISSING]],
     ("info",): [[MISSING]],
-    ("convert",): [["--from", MISSING, "--to", "cifar_resnet20", "-o", "o.ticket"]],
+    ("convert",): [["--from", MISSING, "--to", "cifar_resnet20", "-o", "o.ticket"],
+                   ["--from", MISSING, "--to", "cifar_resnet20,cifar_resnet32"]],  # outputs beside the source
     ("find",): [["cifar_resnet8", "-d", "imagefolder:no-such-dir", "--levels", "1", "-o", "run"]],
     ("verify",): [[MISSING, "-d", "cifar10"]],
     ("push",): [[MISSING, "org/x"]],

@@ -1,4 +1,4 @@
-"""Hub sharing: push, pull, from_pretrained, cards, errors, apply_masks and open_lth import.
+"""Hub sharing: push, pull, from_pretrained, cards, errors (apply_masks and open_lth import: test_interop.py).
 
 Every Hub test drives the unmodified huggingface_hub client over real sockets against
 tests/hubserver.py's FakeHub (no mocking of huggingface_hub functions).
@@ -16,7 +16,7 @@ import torch
 import huggingface_hub
 from huggingface_hub import ModelCard
 
-from ticketfmt import Ticket, apply_masks, build_model, prune
+from ticketfmt import Ticket, build_model, prune
 from ticketfmt.errors import HubAuthError, HubNotFoundError, HubOfflineError, NotATicketRepoError, \
     UnverifiedTicketError
 
@@ -330,130 +330,41 @@ def test_card_without_results_and_of_a_converted_ticket(base_ticket: Ticket) -> 
     assert "<script>" not in text and "a\\|b" in text and "`nested.deep`" in text
 
 
-# -- interop ----------------------------------------------------------------------------------------------
-def test_apply_masks_with_torch_prune(base_ticket: Ticket) -> None:
-    from torch.nn.utils import prune as torch_prune
-
-    model = apply_masks(base_ticket.build_model(), base_ticket)
-    assert torch_prune.is_pruned(model)
-    conv = model.layer2[0].conv1
-    assert torch.equal(conv.weight_mask.bool(), base_ticket.masks["layer2.0.conv1.weight"])
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    model(torch.randn(4, 3, 32, 32)).sum().backward()
-    opt.step()
-    for name, mask in base_ticket.masks.items():
-        module = model.get_submodule(name.rsplit(".", 1)[0])
-        assert bool((module.weight[~mask] == 0).all()), name  # pruned weights stay zero after a step
-    fresh = apply_masks(build_model("cifar_resnet8", seed=5), base_ticket)
-    assert bool((fresh.fc.weight[~base_ticket.masks["fc.weight"]] == 0).all())
-    torch_prune.remove(fresh.fc, "weight")
-    assert not hasattr(fresh.fc, "weight_mask")
-    from ticketfmt.errors import MaskError
-    with pytest.raises(MaskError, match="already has a pruning mask"):
-        apply_masks(model, base_ticket)
-    with pytest.raises(MaskError, match="has shape"):
-        apply_masks(build_model("cifar_resnet8", num_classes=100), base_ticket)
-    other = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.Linear(4, 4))
-    other.conv1 = torch.nn.Conv2d(3, 16, 3, bias=False)  # matches the first mask, not the others
-    with pytest.raises(MaskError, match="has no parameter"):
-        apply_masks(other, base_ticket)
-    assert not torch_prune.is_pruned(other)  # all or nothing
-
-
-def _open_lth_names(spec_id: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our CIFAR ResNet names -> open_lth's (written independently of the importer's map)."""
-    from ticketfmt.zoo import get_arch
-
-    spec = get_arch(spec_id)
-    flat = {}
-    n = 0
-    for s, count in enumerate(spec.stages):
-        for j in range(count):
-            flat[f"layer{s + 1}.{j}."] = f"blocks.{n}."
-            n += 1
-    out = {}
-    for key, value in state.items():
-        new = key
-        if key.startswith("conv1."):
-            new = "conv." + key[len("conv1."):]
-        elif key.startswith("bn1."):
-            new = "bn." + key[len("bn1."):]
-        else:
-            for ours, theirs in flat.items():
-                if key.startswith(ours):
-                    new = theirs + key[len(ours):].replace("downsample.", "shortcut.")
-        out[new] = value.clone()
-    return out
-
-
-HPARAMS = """Dataset Hyperparameters
-    * dataset_name => cifar10
-    * batch_size => 128
-Model Hyperparameters
-    * model_name => cifar_resnet_8
-    * model_init => kaiming_normal
-    * batchnorm_init => uniform
-Training Hyperparameters
-    * optimizer_name => sgd
-    * lr => 0.1
-    * training_steps => 2ep
-    * data_order_seed => 7
-Pruning Hyperparameters
-    * pruning_strategy => sparse_global
-    * pruning_fraction => 0.2
-Pretraining Dataset Hyperparameters
-    * dataset_name => cifar10
-    * batch_size => 128
-Pretraining Training Hyperparameters
-    * optimizer_name => sgd
-    * lr => 0.1
-    * training_steps => 1000it
+# -- one Ticket class, however it was imported (issue 10) ----------------------------------------------------------
+IMPORT_PROBE = """
+import sys
+if sys.argv[1] == "core":
+    from ticketfmt.ticket import Ticket
+else:
+    from ticketfmt import Ticket
+ticket = Ticket.load(sys.argv[2])
+print(str(ticket.generate_model_card(repo_id="org/r8-ticket")))
+print("=== push ===")
+try:
+    ticket.push_to_hub("org/r8-ticket")
+except Exception as e:
+    print(type(e).__module__, type(e).__name__, e)
+else:
+    print("pushed")
 """
 
 
-def test_import_open_lth(cli, base_ticket: Ticket, tmp_path: Path) -> None:
-    from ticketfmt.interop import import_open_lth, open_lth_key_map
-    from ticketfmt.zoo import get_arch
+def test_ticket_behaves_alike_however_it_was_imported(unverified: Path, tmp_path: Path) -> None:
+    # Fresh interpreters (python -P, outside the checkout): nothing imported earlier can leak into either.
+    import os
+    import subprocess
+    import sys
 
-    run = tmp_path / "lottery_abc" / "replicate_1"
-    level0, level2 = run / "level_0" / "main", run / "level_2" / "main"
-    level0.mkdir(parents=True)
-    level2.mkdir(parents=True)
-    rewind = build_model("cifar_resnet8", seed=3).state_dict()
-    torch.save(_open_lth_names("cifar_resnet8", rewind), level0 / "model_ep2_it218.pth")  # the rewind step
-    torch.save(_open_lth_names("cifar_resnet8", build_model("cifar_resnet8", seed=4).state_dict()),
-               level0 / "model_ep160_it0.pth")  # the end of level-0 training
-    torch.save(_open_lth_names("cifar_resnet8", {k: v.int() for k, v in base_ticket.masks.items()}),
-               level2 / "mask.pth")
-    trained = {k: v * 2 for k, v in rewind.items()}
-    torch.save(_open_lth_names("cifar_resnet8", trained), level2 / "model_ep160_it0.pth")
-    torch.save(_open_lth_names("cifar_resnet8", rewind), level2 / "model_ep2_it218.pth")
-    (level0 / "hparams.log").write_text(HPARAMS)
-
-    out = tmp_path / "imported.ticket"
-    res = cli("import", "open-lth", run, "--level", "2", "-o", out)
-    assert res.code == 0, res.stderr
-    ticket = Ticket.load(out)
-    assert ticket.arch == "cifar_resnet8" and ticket.trained is None
-    assert all(torch.equal(ticket.masks[k], base_ticket.masks[k]) for k in base_ticket.masks)
-    for key, value in rewind.items():
-        mask = ticket.masks.get(key)
-        expected = value * mask if mask is not None else value
-        assert torch.equal(ticket.init[key], expected.to(value.dtype)), key
-    prov = ticket.provenance
-    assert prov["method"] == "imp" and prov["level"] == 2 and prov["rate"] == 0.2 and prov["rewind"] == "1000it"
-    assert prov["dataset"] == "cifar10" and prov["seed"] == 7
-    assert prov["imported_from"]["init"]["file"] == "level_0/main/model_ep2_it218.pth"
-
-    with_trained, _ = import_open_lth(run, 2, with_trained=True)
-    assert torch.equal(with_trained.trained["fc.bias"], trained["fc.bias"])
-    one_line_error(cli("import", "open-lth", run, "--level", "5", "-o", tmp_path / "x.ticket"), "level_5")
-    one_line_error(cli("import", "open-lth", run, "--level", "2", "-o", tmp_path / "y.ticket", "--arch",
-                       "cifar_resnet20"), "not an open_lth name", "--arch")
-
-    # open_lth's CIFAR VGG numbers its layers with the max-pools; the classifier is dense for us.
-    vgg = open_lth_key_map(get_arch("cifar_vgg11"))
-    assert vgg["layers.0.conv.weight"] == "features.0.weight"
-    assert vgg["layers.2.conv.weight"] == "features.4.weight"
-    assert vgg["layers.11.bn.running_mean"] == "features.26.running_mean"
-    assert vgg["fc.weight"] == "classifier.weight"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))  # a push that got through would fail offline
+    runs = {}
+    for how in ("core", "package"):
+        proc = subprocess.run([sys.executable, "-P", "-c", IMPORT_PROBE, how, str(unverified)], cwd=tmp_path,
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        runs[how] = proc.stdout
+    assert runs["core"] == runs["package"]
+    card, push = runs["core"].split("=== push ===\n")
+    assert card.startswith("---\n") and "library_name: ticketfmt" in card and "## Sparsity" in card
+    assert len(card.splitlines()) > 100 and "level **3**" in card  # the full card, not a generic one
+    assert push.startswith("ticketfmt.errors UnverifiedTicketError ") and "allow_unverified=True" in push

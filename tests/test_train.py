@@ -8,6 +8,7 @@ whole file takes a couple of minutes on 2 cores.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,8 +106,10 @@ def test_recipes_defaults_overrides_and_records() -> None:
     assert Recipe.from_json(json.loads(json.dumps(short.to_json()))) == short
     assert short.lr_at(0, 10) == 0.05 and short.lr_at(80, 10) == pytest.approx(0.005)
     assert short.lr_at(120, 10) == pytest.approx(0.0005)
-    warm = RECIPES["imagenet_resnet"]
-    assert warm.lr_at(0, 100) == pytest.approx(0.4 / 500) and warm.lr_at(499, 100) == pytest.approx(0.4)
+    warm = RECIPES["imagenet_resnet"]  # the reference's warm-up: lr * step / warm, lr 0 at step 0
+    assert warm.lr_at(0, 100) == 0.0 and warm.lr_at(499, 100) == pytest.approx(0.4 * 499 / 500)
+    assert warm.lr_at(500, 100) == 0.4
+    assert warm.override(warmup_offset=1).lr_at(0, 100) == pytest.approx(0.4 / 500)  # ticketfmt 1.0's, an option
     assert parse_rewind("1000it", 391) == 1000 and parse_rewind("5ep", 391) == 1955 and parse_rewind("0", 9) == 0
     for bad in ("5", "x", "-1it"):
         with pytest.raises(TicketError):
@@ -155,23 +159,34 @@ def test_find_two_levels(ref_run) -> None:
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["level"] for r in records if r["event"] == "level"] == [0, 1, 2]
     assert sum(r["event"] == "epoch" for r in records) == 6
+    from ticketfmt.data import load_split
+
+    test_size = int(load_split(DATASET, "test").labels.numel())
     previous = None
     for level in range(3):
         t = Ticket.load(out / f"level-{level:02d}.ticket")
-        total = sum(m.numel() for m in t.masks.values())
         kept = sum(int(m.sum()) for m in t.masks.values())
-        assert kept == round(0.8 ** level * total), f"level {level} keeps {kept}"
-        if previous is not None:  # IMP only removes weights
-            assert all(bool((t.masks[k] <= previous[k]).all()) for k in t.masks)
-        previous = t.masks
+        if previous is None:
+            assert kept == sum(m.numel() for m in t.masks.values())
+        else:  # IMP only removes weights, by the reference's rule on the previous level's trained weights
+            assert all(bool((t.masks[k] <= previous.masks[k]).all()) for k in t.masks)
+            alive = sum(int(m.sum()) for m in previous.masks.values())
+            assert kept <= alive - math.ceil(0.2 * alive) - 1, f"level {level} keeps {kept} of {alive}"
+            magnitudes = np.concatenate([previous.trained[k].abs().numpy()[previous.masks[k].numpy()]
+                                         for k in previous.masks])
+            threshold = np.sort(magnitudes)[math.ceil(0.2 * alive)]
+            assert kept == int((magnitudes > threshold).sum())
+        previous = t
         p = t.provenance
         assert (p["method"], p["level"], p["levels"], p["rate"], p["rewind"], p["rewind_step"]) == \
             ("imp", level, 2, 0.2, "1it", 1)
         assert (p["dataset"], p["subset"], p["seed"], p["epochs"]) == (DATASET, 192, 0, 2)
         assert p["recipe"]["name"] == "cifar_resnet" and p["recipe"]["lr"] == 0.01
         assert p["target_sparsity"] == pytest.approx(1 - 0.8 ** level)
+        assert p["imp_options"] == {"prune_count": "reference", "remaining": "all-layers", "data_order": "same",
+                                    "dense_level": "two-runs"}
         (result,) = t.results
-        assert result["metric"] == "top1" and result["split"] == "test" and result["total"] == 500
+        assert result["metric"] == "top1" and result["split"] == "test" and result["total"] == test_size
         assert result["value"] == pytest.approx(ref_run.accuracies[level], abs=0.01)
         assert t.trained is not None
         for k, m in t.masks.items():  # a ticket is θ ⊙ m
@@ -201,7 +216,7 @@ def test_verify_library_and_cli(ref_run, tmp_path: Path, cli) -> None:
 
     path = ref_run.tickets[-1]
     ticket = Ticket.load(path)
-    record = verify(ticket, DATASET, subset=192)
+    verified, record = verify(ticket, DATASET, subset=192)
     # the IMP level's own batches, weights and schedule: the recorded accuracy, exactly
     assert record["value"] == ref_run.accuracies[-1]
     assert (record["dataset"], record["metric"], record["epochs"], record["subset"], record["seed"]) == \
@@ -209,7 +224,9 @@ def test_verify_library_and_cli(ref_run, tmp_path: Path, cli) -> None:
     assert record["start_step"] == 1 and not record["from_scratch"] and record["images_per_sec"] > 0
     assert record["imp_reference"]["value"] == ref_run.accuracies[-1]
     assert record["dense_reference"]["value"] == ref_run.accuracies[0]
-    assert ticket.results[-1] is record and len(ticket.results) == 2
+    assert verified.results[-1] is record and len(verified.results) == 2
+    assert len(ticket.results) == 1  # the ticket given is not changed
+    assert all(torch.equal(verified.masks[k], ticket.masks[k]) for k in ticket.masks)
 
     out = tmp_path / "verified.ticket"
     res = cli("verify", path, "--dataset", DATASET, "--subset", "192", "--epochs", "1", "--from-scratch",
@@ -360,6 +377,10 @@ def test_prune_cli_data_methods(mini: Path, tmp_path: Path, cli) -> None:
     ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--epochs", "0", "-o", "{tmp}/a"],
     ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--recipe", "nope", "-o", "{tmp}/a"],
     ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--subset", "0", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--data-order", "random", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--init", "torchvision", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--normalize", "imagenet", "-o", "{tmp}/a"],
+    ["find", ARCH, "--dataset", DATASET, "--levels", "1", "--warmup-offset", "2", "-o", "{tmp}/a"],
     ["verify", "{tmp}/missing.ticket", "--dataset", DATASET],
     ["verify", "{tmp}/t.ticket", "--dataset", DATASET, "-o", "{tmp}/b.ticket", "--in-place"],
     ["verify", "{tmp}/t.ticket", "--dataset", "cifar100"],

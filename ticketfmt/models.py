@@ -9,6 +9,11 @@
   stages, average pool, one linear 512→classes), laid out as torchvision's ``features``
   sequence so VGG units have the same indices in every library.
 
+Both are constructed with PyTorch's default initialization, layer for layer in the order of
+the reference's models, so :func:`ticketfmt.zoo.build_model` can apply the reference's
+initializer to the same random stream (``init="reference"``); ``library_init()`` is the
+init these modules used to run in their constructors (``init="library"``).
+
 Example:
     >>> import torch
     >>> from ticketfmt.models import CifarResNet
@@ -62,6 +67,9 @@ class CifarResNet(nn.Module):
             in_planes = width
         self.num_stages = len(blocks)
         self.fc = nn.Linear(in_planes, num_classes)
+
+    def library_init(self) -> None:
+        """This module's own init (``init="library"``): conv weights ~ N(0, 2 / fan_out), the rest PyTorch's default."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -97,6 +105,9 @@ class CifarVGG(nn.Module):
         super().__init__()
         self.features = vgg_features(convs, batch_norm=True, pool_last=False)
         self.classifier = nn.Linear(VGG_WIDTHS[len(convs) - 1], num_classes)
+
+    def library_init(self) -> None:
+        """This module's own init (``init="library"``): conv weights ~ N(0, 2 / fan_in), conv biases zero."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)

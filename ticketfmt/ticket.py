@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,16 +14,16 @@ from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from ticketfmt.errors import HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
-from ticketfmt.checks import check_layers
+from ticketfmt.checks import check_layers, check_tensors
 from ticketfmt.format.tensors import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
 from ticketfmt.format.spec import ENCODINGS
 from ticketfmt.sparsity import sparsity_of, stage_sparsity
-from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json, state_dict_shapes
+from ticketfmt.zoo import ArchSpec, build_model, format_version_for, get_arch, prunable_names, spec_from_json
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-__all__ = ["Ticket", "HUB_TAGS"]
+__all__ = ["Ticket", "HUB_TAGS", "file_metadata"]
 
 WEIGHTS = ("init", "trained")
 HUB_TAGS = ("lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket")
@@ -82,45 +83,14 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
     # -- validation ------------------------------------------------------------------------------
     def _validate(self) -> None:
-        shapes = state_dict_shapes(self.spec)
-        prunable = prunable_names(self.spec)
-        arch = self.spec.id
-        missing = [n for n in prunable if n not in self.masks]
-        if missing:
-            raise MaskError(f"{len(missing)} prunable weight(s) of {arch} have no mask, first {missing[0]!r}",
-                            tensor=missing[0], fix="give a mask for every Conv2d/Linear weight the architecture prunes")
-        extra = [n for n in self.masks if n not in prunable]
-        if extra:
-            raise MaskError(f"mask {extra[0]!r} is not a prunable weight of {arch}", tensor=extra[0],
-                            fix="check the architecture id or drop the extra masks")
+        # The checks shared with the packed conversion path (ticketfmt.checks), then the masks' values.
+        check_tensors(self.spec, {k: tuple(m.shape) for k, m in self.masks.items()},
+                      {section: getattr(self, section) for section in WEIGHTS})
         for name, m in self.masks.items():
             if m.dtype != torch.bool:
                 if not bool(((m == 0) | (m == 1)).all()):
                     raise MaskError(f"mask {name!r} is not binary", tensor=name, fix="masks hold only 0 and 1")
-                self.masks[name] = m = m.to(torch.bool)
-            if tuple(m.shape) != shapes[name]:
-                raise MaskError(f"mask {name!r} has shape {list(m.shape)} but {arch} expects {list(shapes[name])}",
-                                tensor=name, fix="check the architecture id and num_classes")
-        for section in WEIGHTS:
-            weights = getattr(self, section)
-            if weights is None:
-                continue
-            absent = [k for k in shapes if k not in weights]
-            if absent:
-                raise MaskError(f"{section} weights lack {len(absent)} key(s) of {arch}, first {absent[0]!r}",
-                                tensor=absent[0], fix="store the whole state dict (BatchNorm buffers included)")
-            unknown = [k for k in weights if k not in shapes]
-            if unknown:
-                raise MaskError(f"{section} key {unknown[0]!r} is not in {arch}'s state dict", tensor=unknown[0],
-                                fix="check the architecture id")
-            for k, v in weights.items():
-                if tuple(v.shape) != shapes[k]:
-                    raise MaskError(f"{section} tensor {k!r} has shape {list(v.shape)} but {arch} expects "
-                                    f"{list(shapes[k])}", tensor=k, fix="check the architecture id and num_classes")
-                # A finite sum proves every value finite (fast); only a non-finite sum needs the exact test.
-                if v.is_floating_point() and not (bool(torch.isfinite(v.sum())) or bool(torch.isfinite(v).all())):
-                    raise MaskError(f"{section} tensor {k!r} holds NaN or infinite values", tensor=k,
-                                    fix="start from finite weights")
+                self.masks[name] = m.to(torch.bool)
 
     # -- properties ------------------------------------------------------------------------------
     @property
@@ -157,17 +127,8 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         return self._metadata("packed" if self.encoding is None else self.encoding)
 
     def _metadata(self, encoding: str) -> dict[str, str]:
-        meta = base_metadata(encoding)
-        density = self.layer_density()
-        meta.update({
-            "arch": json.dumps(self.spec.to_json(), separators=(",", ":")),
-            "provenance": json.dumps(self.provenance, separators=(",", ":"), sort_keys=True),
-            "results": json.dumps(self.results, separators=(",", ":")),
-            "layers": json.dumps({k: {"shape": list(self.masks[k].shape), "kept": kept}
-                                  for k, (kept, _) in density.items()}, separators=(",", ":")),
-            "sparsity": f"{self.sparsity:.6f}",
-        })
-        return meta
+        layers = {k: (tuple(self.masks[k].shape), kept) for k, (kept, _) in self.layer_density().items()}
+        return file_metadata(self.spec, self.provenance, self.results, layers, encoding)
 
     def __repr__(self) -> str:
         extra = ", trained" if self.trained is not None else ""
@@ -374,6 +335,32 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         from ticketfmt.hub import hooks
 
         return hooks.model_card(self, **kwargs)
+
+
+def file_metadata(spec: ArchSpec, provenance: Mapping[str, Any], results: list[dict[str, Any]],
+                  layers: Mapping[str, tuple[tuple[int, ...], int]], encoding: str) -> dict[str, str]:
+    """The ``__metadata__`` strings of a ticket file (before the payload checksum), from its parts.
+
+    The one metadata builder: ``Ticket.save`` and the packed conversion path
+    (:func:`ticketfmt.converters.convert_file`) both call it, so both write the same bytes.
+    ``layers`` maps each mask's name, in file order, to its shape and its number of kept weights.
+
+    Example:
+        >>> meta = file_metadata(get_arch("cifar_resnet8"), {"method": "init"}, [], {}, "packed")
+        >>> meta["format"], meta["encoding"], meta["provenance"], meta["sparsity"]
+        ('ticketfmt', 'packed', '{"method":"init"}', '0.000000')
+    """
+    meta = base_metadata(encoding, format_version_for(spec, layers))  # the lowest version describing the file
+    density = {k: (kept, math.prod(shape)) for k, (shape, kept) in layers.items()}
+    meta.update({
+        "arch": json.dumps(spec.to_json(), separators=(",", ":")),
+        "provenance": json.dumps(provenance, separators=(",", ":"), sort_keys=True),
+        "results": json.dumps(results, separators=(",", ":")),
+        "layers": json.dumps({k: {"shape": list(shape), "kept": kept} for k, (shape, kept) in layers.items()},
+                             separators=(",", ":")),
+        "sparsity": f"{sparsity_of(density):.6f}",
+    })
+    return meta
 
 
 def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:

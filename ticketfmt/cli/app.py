@@ -1,21 +1,29 @@
-"""The `ticket` command: the typer app and the one place that turns exceptions into messages."""
+"""The `ticket` command: the typer app, the output helpers, and the one place that turns exceptions into messages.
+
+Data goes to stdout (:data:`out`), everything else to stderr (:data:`err`). On a terminal,
+tables are drawn; anywhere else (a pipe, a file, CI) they are plain tab-separated lines and
+nothing is cut to the terminal width, so ``ticket models | grep resnet50`` finds it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer._click import exceptions as click_exc  # typer vendors click; its exceptions live there
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
+from ticketfmt.cli._options import NoVerify
 from ticketfmt.errors import OutputExistsError, TicketError
+
+__all__ = ["app", "run", "out", "err", "warn", "check_output", "print_table", "print_json", "NoVerify"]
 
 app = typer.Typer(
     name="ticket",
@@ -26,22 +34,33 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip the integrity checks on load (the payload "
-                                                             "sha256; for Hub downloads also config.json's "
-                                                             "agreement with the ticket).")]
-"""The ``--no-verify`` option of every command that loads a ticket file."""
-
 out = Console(highlight=False)  # data goes to stdout
 err = Console(stderr=True, highlight=False)  # progress, warnings and errors go to stderr
 
+# typer exports BadParameter but not its base class, the usage error (a bad option, a missing argument, no
+# command): take it from BadParameter's bases (click's own class on typer < 0.26, typer's vendored one after).
+UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print one line to stderr and exit (2 = bad input)."""
-    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-    raise SystemExit(code)
+_PIPE_WIDTH = 1 << 16  # off a terminal nothing is wrapped or cut (rich's default would be 80 columns)
+_widened = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ticketfmt._version import __version__
+
+        out.print(f"ticketfmt {__version__}", soft_wrap=True)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    pass
 
 
 def warn(message: str) -> None:
+    """One ``warning:`` line on stderr."""
     err.print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
 
 
@@ -53,52 +72,83 @@ def check_output(path: Path, force: bool) -> None:
         raise OutputExistsError(f"{path} is a directory", fix="give a file name with -o")
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[Any]:
-    """A rich progress bar on stderr (quiet when stderr is not a terminal); yields ``update(done, total)``."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                        disable=not err.is_terminal)
-    with progress:
-        task = progress.add_task(description, total=total)
-
-        def update(done: int, total_: int | None = None, desc: str | None = None) -> None:
-            progress.update(task, completed=done, total=total_ if total_ is not None else total,
-                            description=desc or description)
-
-        yield update
+def _plain(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+    return " ".join(text.split())  # one line per row, no tabs inside a cell
 
 
-def _usage_line(e: click_exc.UsageError) -> str:
-    ctx = e.ctx
-    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `ticket --help`)"
-    return " ".join(e.format_message().split()) + where
+def print_table(table: Table) -> None:
+    """Print a table: drawn on a terminal; elsewhere tab-separated (title as ``# title``, then a header row).
 
-
-def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the `ticket` console script: every error becomes one line and exit code 2.
-
-    ``TICKETFMT_DEBUG=1`` shows the traceback instead.
+    Example:
+        >>> t = Table("id", "params")
+        >>> t.add_row("timm/resnet50", "25.56M")
+        >>> print_table(t)  # piped: "id\\tparams" then "timm/resnet50\\t25.56M"  # doctest: +SKIP
     """
-    from ticketfmt.cli import load_commands
+    if out.is_terminal:
+        out.print(table)
+        return
+    lines = [f"# {_plain(table.title)}"] if table.title else []
+    if table.show_header:
+        lines.append("\t".join(_plain(c.header) for c in table.columns))
+    cells = [list(c.cells) for c in table.columns]
+    lines += ["\t".join(_plain(col[i]) for col in cells) for i in range(table.row_count)]
+    out.file.write("".join(line + "\n" for line in lines))  # verbatim: rich would expand the tabs
 
-    load_commands()
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout (verbatim: no markup, nothing wrapped)."""
+    out.print_json(json.dumps(data))
+
+
+def _fit_output() -> None:
+    """Off a terminal, print at full width (nothing wrapped or cut); on one, at the terminal's width."""
+    global _widened
+    if not out.is_terminal:
+        out.soft_wrap, out.width, _widened = True, _PIPE_WIDTH, True
+    elif _widened:  # a terminal after a pipe (in-process callers): back to the terminal's size
+        out.soft_wrap, _widened = False, False
+        out.width = None  # type: ignore[assignment]  # rich: None = measure the terminal
+
+
+def _usage_line(e: Exception) -> str:
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else " (see `ticket --help`)"
+    return " ".join(e.format_message().split()) + where  # type: ignore[attr-defined]
+
+
+def _is_help(e: Exception) -> bool:
+    """Whether a usage error is a group called without a command (typer has printed its help already).
+
+    typer exports no name for that error either; its class name is the same in typer and click.
+    """
+    return type(e).__name__ == "NoArgsIsHelpError"
+
+
+def _error(label: str, message: str) -> None:
+    err.print(Text.assemble((label, "bold red"), message), soft_wrap=True)
+
+
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the app on ``argv``: every error becomes one line and exit code 2 (``TICKETFMT_DEBUG=1``: traceback).
+
+    The commands must be registered first (:func:`ticketfmt.cli.main` does both).
+    """
     debug = os.environ.get("TICKETFMT_DEBUG", "") not in ("", "0")
+    _fit_output()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=list(argv) if argv is not None else None, prog_name="ticket", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         code = e.exit_code
-    except click_exc.NoArgsIsHelpError as e:
-        err.print(e.format_message() if hasattr(e, "format_message") else str(e))
-        code = 2
-    except click_exc.UsageError as e:
-        if debug:
-            traceback.print_exc()
-        err.print(Text.assemble(("error: ", "bold red"), _usage_line(e)), soft_wrap=True)
+    except UsageError as e:
+        if _is_help(e):
+            err.print(e.format_message())  # type: ignore[attr-defined]
+        else:
+            if debug:
+                traceback.print_exc()
+            _error("error: ", _usage_line(e))
         code = 2
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
@@ -106,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except TicketError as e:
         if debug:
             traceback.print_exc()
-        err.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True)
+        _error("error: ", str(e))
         code = 2
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
@@ -114,13 +164,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         if debug:
             traceback.print_exc()
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        err.print(Text.assemble(("error: ", "bold red"), f"{where}{e.strerror or e}"), soft_wrap=True)
+        _error("error: ", f"{where}{e.strerror or e}")
         code = 2
     except Exception as e:  # a bug: say so in one line, the traceback is one variable away
         if debug:
             raise
-        err.print(Text.assemble(("internal error: ", "bold red"), f"{type(e).__name__}: {' '.join(str(e).split())} "
-                  "(set TICKETFMT_DEBUG=1 for the traceback and report it)"), soft_wrap=True)
+        _error("internal error: ", f"{type(e).__name__}: {' '.join(str(e).split())} "
+               "(set TICKETFMT_DEBUG=1 for the traceback and report it)")
         code = 1
     sys.stdout.flush()
     raise SystemExit(code)

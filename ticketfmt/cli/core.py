@@ -7,20 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ticketfmt.cli.app import NoVerify, app, check_output, err, out
-
-Output = Annotated[Path, typer.Option("-o", "--output", help="Where to write the ticket.", dir_okay=False)]
-Force = Annotated[bool, typer.Option("--force", help="Replace the output if it exists.")]
-Encoding = Annotated[str, typer.Option("--encoding", help="packed (default: bits + surviving values) or dense.")]
+from ticketfmt.cli._options import AsJson, Encoding, Force, NoVerify, Output
+from ticketfmt.cli.app import app, check_output, err, out, print_json, print_table
 
 
-def _encoding(value: str) -> str:
-    from ticketfmt.format.spec import ENCODINGS
-    if value not in ENCODINGS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")
-    return value
+def _wrote(path: Path, ticket: Any, size: int, encoding: str, as_json: bool, extra: dict[str, Any]) -> None:
+    """The report of a command that wrote one ticket: JSON on stdout with --json (the line stays on stderr)."""
+    if as_json:
+        print_json({"file": str(path), "arch": ticket.arch, "num_classes": ticket.num_classes, "size": size,
+                    "encoding": encoding, "sparsity": ticket.sparsity, **extra})
 
 
 @app.command()
@@ -31,6 +29,7 @@ def new(
     num_classes: Annotated[Optional[int], typer.Option("--num-classes", help="Classes (default: the arch's).")] = None,
     encoding: Encoding = "packed",
     force: Force = False,
+    as_json: AsJson = False,
 ) -> None:
     """Make a level-0 ticket: all-ones masks and a fresh initialization.
 
@@ -39,13 +38,13 @@ def new(
     from ticketfmt.ticket import Ticket
     from ticketfmt.zoo import build_model, get_arch
 
-    encoding = _encoding(encoding)
     spec = get_arch(arch, num_classes)
     check_output(output, force)
     model = build_model(spec, seed=seed)
     ticket = Ticket.from_model(model, spec, provenance={"method": "init", "seed": seed, "level": 0})
     size = ticket.save(output, encoding=encoding)
-    err.print(f"wrote {output} ({spec.id}, {size / 1e6:.2f} MB, {encoding})")
+    err.print(f"wrote {output} ({spec.id}, {size / 1e6:.2f} MB, {encoding})", soft_wrap=True)
+    _wrote(output, ticket, size, encoding, as_json, {"seed": seed})
 
 
 @app.command()
@@ -64,6 +63,7 @@ def prune(
     encoding: Encoding = "packed",
     force: Force = False,
     no_verify: NoVerify = False,
+    as_json: AsJson = False,
 ) -> None:
     """Prune a ticket once, globally, to an exact sparsity (or to another ticket's per-layer densities).
 
@@ -75,7 +75,6 @@ def prune(
     from ticketfmt.pruning import PRUNERS, prune as prune_ticket
     from ticketfmt.ticket import Ticket
 
-    encoding = _encoding(encoding)
     if method not in PRUNERS:
         raise typer.BadParameter(f"{method!r} is not one of {', '.join(sorted(PRUNERS))}", param_hint="--method")
     if (sparsity is None) == (like is None):
@@ -103,8 +102,11 @@ def prune(
         if history:
             history[-1] = {**history[-1], "dataset": dataset, "batches": batches, "batch_size": 128}
             result = result.replace(provenance={**result.provenance, "pruning": history})
-    result.save(output, encoding=encoding)
-    err.print(f"wrote {output}: {ticket.arch} {ticket.sparsity:.2%} -> {result.sparsity:.2%} sparse ({method})")
+    size = result.save(output, encoding=encoding)
+    err.print(f"wrote {output}: {ticket.arch} {ticket.sparsity:.2%} -> {result.sparsity:.2%} sparse ({method})",
+              soft_wrap=True)
+    _wrote(output, result, size, encoding, as_json, {"method": method, "seed": seed,
+                                                       "source_sparsity": ticket.sparsity})
 
 
 def header_summary(path: Path) -> dict[str, Any]:
@@ -138,7 +140,7 @@ def header_summary(path: Path) -> dict[str, Any]:
 @app.command()
 def info(
     file: Annotated[Path, typer.Argument(help="A .ticket file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: AsJson = False,
     plot: Annotated[Optional[Path], typer.Option(help="Also write a per-layer density bar chart (PNG).")] = None,
     layers: Annotated[bool, typer.Option("--layers/--no-layers", help="Show the per-layer table.")] = True,
 ) -> None:
@@ -155,10 +157,10 @@ def info(
                      title=f"{summary['arch']['id']}: {summary['sparsity']:.2%} sparse",
                      stages={l["name"]: l["stage"] for l in summary["layers"]})
     if as_json:
-        out.print_json(json.dumps(summary))
+        print_json(summary)
         return
     arch = summary["arch"]
-    out.print(f"[bold]{file}[/]  {arch['id']} ({arch.get('library', '?')}, {arch.get('num_classes')} classes)  "
+    out.print(f"[bold]{escape(str(file))}[/]  {arch['id']} ({arch.get('library', '?')}, {arch.get('num_classes')} classes)  "
               f"format {summary['format_version']} {summary['encoding']}  {summary['file_size'] / 1e6:.2f} MB  "
               f"sections: {', '.join(summary['sections'])}")
     out.print(f"sparsity [bold]{summary['sparsity']:.2%}[/] ({summary['kept']:,} of {summary['prunable']:,} "
@@ -166,25 +168,26 @@ def info(
     table = Table("stage", "kept", "total", "sparsity", title="per stage", title_justify="left")
     for name, s in summary["stages"].items():
         table.add_row(name, f"{s['kept']:,}", f"{s['total']:,}", f"{s['sparsity']:.2%}")
-    out.print(table)
+    print_table(table)
     if layers:
         lt = Table("layer", "shape", "kept", "density", title="per layer", title_justify="left")
         for l in summary["layers"]:
             lt.add_row(l["name"], "×".join(map(str, l["shape"])), f"{l['kept']:,}", f"{l['density']:.2%}")
-        out.print(lt)
+        print_table(lt)
     if summary["provenance"]:
         pt = Table("provenance", "value", title_justify="left", show_header=False, box=None)
+        cut = 100 if out.is_terminal else None  # long values are cut on a terminal only
         for key, value in sorted(summary["provenance"].items()):
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            pt.add_row(f"[bold]{key}[/]", text if len(text) <= 100 else text[:97] + "...")
+            pt.add_row(f"[bold]{key}[/]", text if cut is None or len(text) <= cut else text[:cut - 3] + "...")
         out.print("[bold]provenance[/] (all of it: `ticket info --json`)")
-        out.print(pt)
+        print_table(pt)
     if summary["results"]:
         rt = Table("dataset", "metric", "value", "epochs", "date", title="results", title_justify="left")
         for r in summary["results"]:
             rt.add_row(str(r.get("dataset", "")), str(r.get("metric", "top1")), str(r.get("value", "")),
                        str(r.get("epochs", "")), str(r.get("date", "")))
-        out.print(rt)
+        print_table(rt)
     else:
         out.print("results: none recorded (run `ticket verify`)")
     if plot is not None:
@@ -192,8 +195,12 @@ def info(
 
 
 @app.command()
-def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def models(as_json: AsJson = False) -> None:
     """List the model zoo (id, library, family, block type, units per stage, parameters).
+
+    Piped, the table is tab-separated and nothing is cut.
+
+    Example: ticket models | grep resnet50
 
     Example: ticket models --json
     """
@@ -207,15 +214,17 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                      "stages": list(spec.stages), "depth": spec.depth, "num_classes": spec.num_classes,
                      "params": params})
     if as_json:
-        out.print_json(json.dumps(rows))
+        print_json(rows)
         return
     table = Table("id", "library", "family", "block", "units per stage", "params")
     for r in rows:
         table.add_row(r["id"], r["library"], r["family"], r["block"], "-".join(map(str, r["stages"])),
                       f"{r['params'] / 1e6:.2f}M")
-    out.print(table)
-    out.print("Any depth works too: cifar_resnetN (N = 6n+2), resnet_basic-2-3-4-3, resnet_bottleneck-3-4-6-3, "
-              "vgg_bn-2-2-3-3-3, cifar_vgg-2-2-3-3-3; prefix timm/ or torchvision/.")
+    print_table(table)
+    # Piped, stdout holds only the table (for grep and cut); the hint goes to stderr.
+    (out if out.is_terminal else err).print(
+        "Any depth works too: cifar_resnetN (N = 6n+2), resnet_basic-2-3-4-3, resnet_bottleneck-3-4-6-3, "
+        "vgg_bn-2-2-3-3-3, cifar_vgg-2-2-3-3-3; prefix timm/ or torchvision/.", soft_wrap=True)
 
 
 def _prod(shape: tuple[int, ...]) -> int:

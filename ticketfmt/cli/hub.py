@@ -178,15 +178,22 @@ def card(
 
 @import_app.command("open-lth")
 def import_open_lth(
-    run_dir: Annotated[Path, typer.Argument(help="The open_lth run folder (holding level_0/, level_1/, ...).",
-                                            file_okay=False)],
-    level: Annotated[int, typer.Option("--level", help="The pruning level to import.", min=0)],
+    run_dir: Annotated[Path, typer.Argument(help="The open_lth run: a lottery_<hash> folder, one of its replicate_N "
+                                                 "folders, or an ElasticLTH branch folder "
+                                                 "(level_L/lottery_branch_change_depth_<hash>).", file_okay=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ticket.", dir_okay=False)],
+    level: Annotated[Optional[int], typer.Option("--level", help="The pruning level to import (a branch folder's "
+                                                                 "is its parent's).", min=0)] = None,
+    replicate: Annotated[int, typer.Option("--replicate", help="Which replicate_N of a lottery_<hash> folder.",
+                                           min=1)] = 1,
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture id (default: from hparams.log, e.g. "
-                                                               "cifar_resnet_20 -> cifar_resnet20).")] = None,
-    rewind_checkpoint: Annotated[Optional[str], typer.Option("--rewind-checkpoint", help="Checkpoint of level_0 "
-                                                             "to take the weights from (default: the earliest, "
-                                                             "model_ep0_it0.pth or the rewind step).")] = None,
+                                                               "cifar_resnet_20 -> cifar_resnet20, imagenet_resnet_50 "
+                                                               "-> torchvision/resnet50; a branch's from its "
+                                                               "checkpoint's keys).")] = None,
+    rewind_checkpoint: Annotated[Optional[str], typer.Option("--rewind-checkpoint", help="Checkpoint to take the "
+                                                             "weights from (default: the earliest of level_0/main, "
+                                                             "model_ep0_it0.pth or the rewind step; a branch's "
+                                                             "own).")] = None,
     with_trained: Annotated[bool, typer.Option("--with-trained", help="Also import the level's trained "
                                                                       "weights.")] = False,
     encoding: Annotated[str, typer.Option("--encoding", help="packed (default) or dense.")] = "packed",
@@ -194,12 +201,13 @@ def import_open_lth(
 ) -> None:
     """Turn a level of an open_lth / ElasticLTH lottery run into a ticket.
 
-    Reads RUN_DIR/level_L/main/mask.pth, the level-0 checkpoint at the training start step (model_ep0_it0.pth, or the rewind step) and hparams.log, all with torch.load(weights_only=True): nothing pickled is executed.
+    Reads the level's mask.pth, the checkpoint at the training start step (level_0/main/model_ep0_it0.pth, or the rewind step) and hparams.log, all with torch.load(weights_only=True): nothing pickled is executed. The run's hyperparameters become the ticket's recipe, so `ticket verify` retrains it as the run did.
 
     \b
     Examples:
-      ticket import open-lth lottery_93bc65d6/replicate_1 --level 8 -o r20-l8.ticket
-      ticket import open-lth runs/vgg16 --level 5 --arch cifar_vgg16 -o vgg16-l5.ticket
+      ticket import open-lth open_lth_data/lottery_93bc65d6 --level 8 -o r20-l8.ticket
+      ticket import open-lth lottery_93bc65d6 --replicate 2 --level 8 -o r20-l8-rep2.ticket
+      ticket import open-lth lottery_93bc65d6/replicate_1/level_5/lottery_branch_change_depth_1f0e... -o r32.ticket
     """
     from ticketfmt.interop import import_open_lth as do_import
     from ticketfmt.format.spec import ENCODINGS
@@ -207,10 +215,13 @@ def import_open_lth(
     if encoding not in ENCODINGS:
         raise typer.BadParameter(f"{encoding!r} is not one of {', '.join(ENCODINGS)}", param_hint="--encoding")
     check_output(output, force)
-    ticket, notes = do_import(run_dir, level, arch, rewind_checkpoint=rewind_checkpoint, with_trained=with_trained)
+    ticket, notes = do_import(run_dir, level, arch, replicate=replicate, rewind_checkpoint=rewind_checkpoint,
+                              with_trained=with_trained)
     for note in notes:
         warn(note)
     size = ticket.save(output, encoding=encoding)
     prov = ticket.provenance
-    err.print(f"wrote {output} ({ticket.arch}, level {level}, {ticket.sparsity:.2%} sparse, rewind "
-              f"{prov.get('rewind', '?')}, {size / 1e6:.2f} MB)", soft_wrap=True)
+    recipe = prov.get("recipe")
+    trained = f", {recipe['epochs']} epochs at lr {recipe['lr']:g}" if isinstance(recipe, dict) else ""
+    err.print(f"wrote {output} ({ticket.arch}, level {prov.get('level', '?')}, {ticket.sparsity:.2%} sparse, rewind "
+              f"{prov.get('rewind', '?')}{trained}, seed {prov.get('seed', '?')}, {size / 1e6:.2f} MB)", soft_wrap=True)

@@ -30,6 +30,9 @@ Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (d
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (default: the recipe's).")]
 Milestones = Annotated[Optional[str], typer.Option("--milestones", help="Epochs of the x0.1 steps, e.g. 80,120.")]
 Warmup = Annotated[Optional[float], typer.Option("--warmup", help="Linear warm-up epochs.")]
+WarmupOffset = Annotated[Optional[int], typer.Option("--warmup-offset", help="Warm-up step s trains at "
+                                                                           "lr*(s+OFFSET)/warm: 0 (the reference's, "
+                                                                           "lr 0 at step 0) or 1 (ticketfmt 1.0).")]
 Momentum = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (default 0.9).")]
 WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (default 1e-4).")]
 RecipeName = Annotated[Optional[str], typer.Option("--recipe", help="cifar_resnet, cifar_vgg or imagenet_resnet "
@@ -40,6 +43,9 @@ Compile = Annotated[bool, typer.Option("--compile", help="Run the model through 
 SyncBN = Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm statistics over "
                                                                       "the whole batch (same result as one process).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+Normalize = Annotated[Optional[str], typer.Option("--normalize", help="Input normalization: reference (ImageNet "
+                                                                      "mean/std, open_lth's) or cifar (the data's "
+                                                                      "own statistics).")]
 
 
 def _is_main() -> bool:
@@ -47,8 +53,10 @@ def _is_main() -> bool:
 
 
 def _overrides(epochs: int | None, lr: float | None, batch_size: int | None, milestones: str | None,
-               warmup: float | None, momentum: float | None, weight_decay: float | None) -> dict[str, Any]:
+               warmup: float | None, momentum: float | None, weight_decay: float | None,
+               warmup_offset: int | None = None) -> dict[str, Any]:
     for name, value, ok in (("--epochs", epochs, epochs is None or epochs >= 1),
+                            ("--warmup-offset", warmup_offset, warmup_offset in (None, 0, 1)),
                             ("--lr", lr, lr is None or lr > 0),
                             ("--batch-size", batch_size, batch_size is None or batch_size >= 1),
                             ("--warmup", warmup, warmup is None or warmup >= 0),
@@ -64,7 +72,7 @@ def _overrides(epochs: int | None, lr: float | None, batch_size: int | None, mil
             raise typer.BadParameter(f"{milestones!r} is not a comma-separated list of epochs",
                                      param_hint="--milestones") from None
     return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "milestones": ms, "warmup_epochs": warmup,
-            "momentum": momentum, "weight_decay": weight_decay}
+            "momentum": momentum, "weight_decay": weight_decay, "warmup_offset": warmup_offset}
 
 
 def _check_subset(subset: int | None) -> None:
@@ -113,6 +121,12 @@ def _display(title: str) -> Iterator[Any]:
                 if _is_main():
                     progress.console.print(f"level {event['level']}/{event['levels']}: {event['sparsity']:.2%} sparse, "
                                            f"top-1 {event['top1']:.2f}%  → {event['path']}", soft_wrap=True)
+            elif phase == "plan":
+                if _is_main():
+                    origin = " (the source ticket's contract)" if event.get("contract") == "source_provenance" else ""
+                    progress.console.print(f"training from step {event['start_step']} (rewind {event['rewind']}"
+                                           f"{origin}) to step {event['steps']}, lr {event['lr']:g} at the start",
+                                           soft_wrap=True)
             elif phase == "resume":
                 if _is_main():
                     progress.console.print(f"resuming at level {event['level']}, step {event['step']}")
@@ -152,12 +166,27 @@ def find(
     batch_size: BatchSize = None,
     milestones: Milestones = None,
     warmup: Warmup = None,
+    warmup_offset: WarmupOffset = None,
     momentum: Momentum = None,
     weight_decay: WeightDecay = None,
     recipe: RecipeName = None,
     subset: Subset = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the initialization, subset, data order and "
                                                      "augmentation.")] = 0,
+    prune_count: Annotated[str, typer.Option("--prune-count", help="reference: ceil(rate x remaining) pruned, "
+                                                                   "ties pruned (open_lth); round: keep "
+                                                                   "round((1-rate)^L N).")] = "reference",
+    remaining: Annotated[str, typer.Option("--remaining", help="all-layers: unpruned Conv/Linear layers count as "
+                                                               "remaining (open_lth); prunable: only the "
+                                                               "prunable ones.")] = "all-layers",
+    data_order: Annotated[str, typer.Option("--data-order", help="same: one shuffle order at every level "
+                                                                 "(open_lth); per-level: a new order per "
+                                                                 "level.")] = "same",
+    dense_level: Annotated[str, typer.Option("--dense-level", help="two-runs: pre-train to the rewind step, then a "
+                                                                   "fresh optimizer (open_lth); one-run.")] = "two-runs",
+    init: Annotated[str, typer.Option("--init", help="Initializer of the dense network: reference (open_lth's "
+                                                     "kaiming normal, BN uniform) or library.")] = "reference",
+    normalize: Normalize = None,
     device: Device = "auto",
     compile: Compile = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in -o (after a kill or Ctrl-C; "
@@ -181,11 +210,13 @@ def find(
     if eval_every < 0:
         raise typer.BadParameter(f"{eval_every} is negative", param_hint="--eval-every")
     _check_subset(subset)
-    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay)
+    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
     from ticketfmt.data import get_spec
+    from ticketfmt.train.fidelity import ImpOptions
     from ticketfmt.train.recipes import RECIPES, parse_rewind
     from ticketfmt.zoo import get_arch
 
+    options = ImpOptions(prune_count=prune_count, remaining=remaining, data_order=data_order, dense_level=dense_level)
     get_arch(arch)
     get_spec(dataset)
     if recipe is not None and recipe not in RECIPES:
@@ -198,7 +229,10 @@ def find(
                         ("--rate", rate if rate != 0.2 else None), ("--epochs", epochs), ("--lr", lr),
                         ("--batch-size", batch_size), ("--milestones", milestones), ("--warmup", warmup),
                         ("--momentum", momentum), ("--weight-decay", weight_decay), ("--recipe", recipe),
-                        ("--subset", subset), ("--seed", seed), ("-o", output)], ["find", arch])
+                        ("--subset", subset), ("--seed", seed), ("--warmup-offset", warmup_offset),
+                        ("--init", init if init != "reference" else None), ("--normalize", normalize),
+                        *[(f"--{d.split('=')[0].replace('_', '-')}", d.split("=")[1]) for d in options.departures()],
+                        ("-o", output)], ["find", arch])
 
     from ticketfmt.train import find as run_find
 
@@ -207,7 +241,8 @@ def find(
             result = run_find(arch, dataset, levels, out_dir=output, rate=rate, rewind=rewind, recipe=recipe,
                               subset=subset, seed=seed, resume=resume, device=device, compile=compile,
                               data_dir=data_dir, progress=callback, sync_bn=sync_bn, eval_every=eval_every,
-                              command=command, **overrides)
+                              command=command, options=options, init=init, normalize=normalize or "reference",
+                              **overrides)
     except KeyboardInterrupt:
         if _is_main():
             err.print(f"interrupted: the run in {output} is resumable with --resume")
@@ -252,6 +287,7 @@ def verify(
     batch_size: BatchSize = None,
     milestones: Milestones = None,
     warmup: Warmup = None,
+    warmup_offset: WarmupOffset = None,
     momentum: Momentum = None,
     weight_decay: WeightDecay = None,
     recipe: RecipeName = None,
@@ -264,20 +300,21 @@ def verify(
     save_trained: Annotated[bool, typer.Option("--save-trained", help="Also store the trained weights in the "
                                                                       "written ticket.")] = False,
     sync_bn: SyncBN = True,
+    normalize: Normalize = None,
     force: Annotated[bool, typer.Option("--force", help="Replace -o if it exists.")] = False,
     as_json: AsJson = False,
     no_verify: NoVerify = False,
 ) -> None:
     """Retrain a ticket from its rewind weights with the mask fixed, evaluate top-1 on the test split.
 
-    Prints the accuracy with the dense and IMP references the ticket's provenance knows, and records the result in the ticket's results (-o NEW or --in-place; without them nothing is written). The recipe is the one in the ticket's provenance unless overridden.
+    Prints the accuracy with the dense and IMP references the ticket's provenance knows, and records the result in the ticket's results (-o NEW or --in-place; without them nothing is written). The recipe, rewind step and seed are the ticket's own (a converted ticket's are its source's: it starts at the source's rewind step, the LR schedule fast-forwarded) unless overridden.
 
     Example: ticket verify r56.ticket --dataset cifar10 -o r56-verified.ticket
     """
     if output is not None and in_place:
         raise typer.BadParameter("give at most one of -o and --in-place", param_hint="-o/--in-place")
     _check_subset(subset)
-    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay)
+    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
     from ticketfmt.data import get_spec
     from ticketfmt.train.recipes import RECIPES, parse_rewind
 
@@ -294,14 +331,15 @@ def verify(
 
     ticket = Ticket.load(file, verify=not no_verify)
     with _display("verify") as callback:
-        record = run_verify(ticket, dataset, from_scratch=from_scratch, recipe=recipe, subset=subset, seed=seed,
-                            device=device, data_dir=data_dir, compile=compile, progress=callback, sync_bn=sync_bn,
-                            store_trained=save_trained, rewind=rewind, **overrides)
+        verified, record = run_verify(ticket, dataset, from_scratch=from_scratch, recipe=recipe, subset=subset,
+                                      seed=seed, device=device, data_dir=data_dir, compile=compile, progress=callback,
+                                      sync_bn=sync_bn, store_trained=save_trained, rewind=rewind,
+                                      normalize=normalize, **overrides)
     if not _is_main():
         return
     target = file if in_place else output
     if target is not None:
-        ticket.save(target, encoding=ticket.encoding or "packed")
+        verified.save(target, encoding=ticket.encoding or "packed")
     if as_json:
         out.print_json(json.dumps(record))
     else:
@@ -309,7 +347,8 @@ def verify(
         if record.get("subset") is not None:
             budget.append(f"subset {record['subset']}")
         budget.append(f"seed {record['seed']}")
-        budget.append("from step 0" if record["from_scratch"] else f"from step {record['start_step']}")
+        budget.append("from step 0" if record["from_scratch"] else
+                      f"from step {record['start_step']} (rewind {record['rewind']}, lr {record['start_lr']:g})")
         line = Text.assemble("top-1 ", (f"{record['value']:.2f}%", "bold"),
                              f" ({record['correct']}/{record['total']}; {', '.join(budget)}; "
                              f"{ticket.sparsity:.2%} sparse)")

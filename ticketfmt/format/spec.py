@@ -18,16 +18,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ticketfmt.errors import TicketFormatError, TicketVersionError
+from ticketfmt.format.encodings import ENCODING_NAMES, get_encoding
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "VERSIONS",
+    "version_tuple",
     "ENCODINGS",
     "DTYPE_SIZES",
     "TensorInfo",
@@ -38,9 +42,11 @@ __all__ = [
 ]
 
 FORMAT = "ticketfmt"
-FORMAT_VERSION = "1.0"
+VERSIONS = ("1.0", "1.1")
+"""Every format version this reader knows, oldest first (``docs/SPEC.md``, "Versioning" says what each changed)."""
+FORMAT_VERSION = VERSIONS[-1]
 SUPPORTED_MAJOR = 1
-ENCODINGS = ("packed", "dense")
+ENCODINGS = ENCODING_NAMES
 SECTIONS = ("mask", "init", "trained")
 # safetensors' own limit; a larger header is refused before it is read.
 MAX_HEADER_BYTES = 100_000_000
@@ -148,15 +154,39 @@ def _check_header_len(path: str, n: int, size: int) -> None:
 
 
 def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
-    """Validate a header given the file's first ``8 + N`` bytes and its total size."""
+    """Validate a header given the file's first ``8 + N`` bytes and its total size.
+
+    Example:
+        >>> raw = open("tests/golden/cifar_resnet8-packed-v1.0.ticket", "rb").read()  # doctest: +SKIP
+        >>> parse_header(raw, len(raw)).version  # doctest: +SKIP
+        '1.0'
+    """
     if len(buf) < 8:
         raise _err(path, "too short to be a ticket")
     (n,) = struct.unpack("<Q", buf[:8])
     _check_header_len(path, n, file_size)
     if len(buf) < 8 + n:
         raise _err(path, "header is truncated", fix="download or copy the file again")
+    obj, meta = _split_header(path, bytes(buf[8:8 + n]))
+    version = _check_format(path, meta)
+    parsed = _json_metadata(path, meta)
+    encoding = meta["encoding"]
+    if encoding not in ENCODINGS:
+        raise _err(path, f"unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+    sparsity = _sparsity(path, meta["sparsity"])
+    tensors = _parse_tensors(path, obj, file_size - 8 - n)
+    layers = _parse_layers(path, parsed["layers"])
+    _check_sections(path, tensors, layers, encoding)
+    return Header(path=path, file_size=file_size, data_offset=8 + n, tensors=tensors, metadata=dict(meta),
+                  arch=parsed["arch"], provenance=parsed["provenance"], results=parsed["results"], layers=layers,
+                  version=version, encoding=encoding, sparsity=sparsity,
+                  extra={k: v for k, v in meta.items() if k not in REQUIRED_METADATA and k not in JSON_METADATA})
+
+
+def _split_header(path: str, raw: bytes) -> tuple[dict[str, Any], dict[str, str]]:
+    """The header JSON's tensor entries and its ``__metadata__`` (strings to strings)."""
     try:
-        obj = json.loads(bytes(buf[8:8 + n]).decode("utf-8"))
+        obj = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _err(path, f"header is not valid JSON ({type(e).__name__})") from None
     if not isinstance(obj, dict):
@@ -166,11 +196,19 @@ def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
         raise _err(path, "safetensors file without metadata: not a ticket")
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise _err(path, "__metadata__ must map strings to strings")
+    return obj, meta
+
+
+def _check_format(path: str, meta: dict[str, str]) -> str:
+    """Check ``format``, ``format_version`` (a readable major) and the required keys; returns the version."""
     if meta.get("format") != FORMAT:
         raise _err(path, f"metadata 'format' is {meta.get('format')!r}, not {FORMAT!r}: a safetensors file but not a ticket",
                    fix="convert a checkpoint with `ticket import` or `Ticket.from_model`")
     version = meta.get("format_version", "")
-    major = _major(path, version)
+    try:
+        major, _ = version_tuple(version)
+    except ValueError:
+        raise _err(path, f"metadata 'format_version' {version!r} is not MAJOR.MINOR") from None
     if major > SUPPORTED_MAJOR:
         raise TicketVersionError(
             f"written by format version {version}, this ticketfmt reads version {SUPPORTED_MAJOR}.x",
@@ -178,7 +216,12 @@ def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
     for key in REQUIRED_METADATA:
         if key not in meta:
             raise _err(path, f"metadata key {key!r} is missing")
-    parsed: dict[str, Any] = {}
+    return version
+
+
+def _json_metadata(path: str, meta: dict[str, str]) -> dict[str, Any]:
+    """The JSON-valued metadata (``arch``, ``provenance``, ``results``, ``layers``), parsed and type-checked."""
+    parsed: dict[str, Any] = {"provenance": {}, "results": []}
     for key in JSON_METADATA:
         if key in meta:
             try:
@@ -188,37 +231,35 @@ def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
     arch = parsed["arch"]
     if not isinstance(arch, dict) or not isinstance(arch.get("id"), str):
         raise _err(path, "metadata 'arch' must be a JSON object with a string 'id'")
-    provenance = parsed.get("provenance", {})
-    if not isinstance(provenance, dict):
+    if not isinstance(parsed["provenance"], dict):
         raise _err(path, "metadata 'provenance' must be a JSON object")
-    results = parsed.get("results", [])
+    results = parsed["results"]
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise _err(path, "metadata 'results' must be a JSON list of objects")
-    encoding = meta["encoding"]
-    if encoding not in ENCODINGS:
-        raise _err(path, f"unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+    return parsed
+
+
+def _sparsity(path: str, text: str) -> float:
     try:
-        sparsity = float(meta["sparsity"])
+        sparsity = float(text)
     except ValueError:
-        raise _err(path, f"metadata 'sparsity' is not a number: {meta['sparsity']!r}") from None
+        raise _err(path, f"metadata 'sparsity' is not a number: {text!r}") from None
     if not 0.0 <= sparsity <= 1.0:
         raise _err(path, f"metadata 'sparsity' {sparsity} is outside [0, 1]")
-
-    data_len = file_size - 8 - n
-    tensors = _parse_tensors(path, obj, data_len)
-    layers = _parse_layers(path, parsed["layers"])
-    _check_sections(path, tensors, layers, encoding)
-    return Header(path=path, file_size=file_size, data_offset=8 + n, tensors=tensors, metadata=dict(meta),
-                  arch=arch, provenance=provenance, results=results, layers=layers, version=version,
-                  encoding=encoding, sparsity=sparsity,
-                  extra={k: v for k, v in meta.items() if k not in REQUIRED_METADATA and k not in JSON_METADATA})
+    return sparsity
 
 
-def _major(path: str, version: str) -> int:
-    head, _, _ = version.partition(".")
-    if not head.isdigit():
-        raise _err(path, f"metadata 'format_version' {version!r} is not MAJOR.MINOR")
-    return int(head)
+def version_tuple(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a ``MAJOR.MINOR`` format version; anything else raises ``ValueError``.
+
+    Example:
+        >>> version_tuple("1.10") > version_tuple("1.9")
+        True
+    """
+    m = re.fullmatch(r"(\d+)\.(\d+)", version)
+    if m is None:
+        raise ValueError(f"format version {version!r} is not MAJOR.MINOR (e.g. {FORMAT_VERSION})")
+    return int(m.group(1)), int(m.group(2))
 
 
 def _parse_tensors(path: str, obj: dict[str, Any], data_len: int) -> dict[str, TensorInfo]:
@@ -279,12 +320,10 @@ def _check_sections(path: str, tensors: dict[str, TensorInfo], layers: dict[str,
         raise _err(path, f"masks and the 'layers' metadata disagree (first: {missing[0]!r})", tensor=missing[0])
     if not any(k.startswith("init/") for k in tensors):
         raise _err(path, "no init/ tensors: a ticket needs the weights to start training from")
+    layout = get_encoding(encoding)
     for name, layer in layers.items():
         mask = masks[name]
-        if encoding == "packed":
-            want_dtype, want_shape = "U8", ((layer.numel + 7) // 8,)
-        else:
-            want_dtype, want_shape = "BOOL", layer.shape
+        want_dtype, want_shape = layout.mask_layout(layer.shape)
         if mask.dtype != want_dtype or mask.shape != want_shape:
             raise _err(path, f"tensor 'mask/{name}': expected {want_dtype}{list(want_shape)} for a {encoding} ticket, "
                              f"found {mask.dtype}{list(mask.shape)}", tensor=f"mask/{name}")
@@ -294,7 +333,7 @@ def _check_sections(path: str, tensors: dict[str, TensorInfo], layers: dict[str,
                 if section == "init":
                     raise _err(path, f"tensor 'init/{name}' is missing for a masked layer", tensor=f"init/{name}")
                 continue
-            want = (layer.kept,) if encoding == "packed" else layer.shape
+            want = layout.values_shape(layer.shape, layer.kept)
             if values.dtype not in FLOAT_DTYPES or values.shape != want:
                 raise _err(path, f"tensor '{section}/{name}': expected a float tensor of shape {list(want)}, "
                                  f"found {values.dtype}{list(values.shape)}", tensor=f"{section}/{name}")

@@ -19,7 +19,7 @@ import torch
 
 from ticketfmt.format.atomic import atomic_write
 from ticketfmt.errors import TicketFormatError, TicketIntegrityError
-from ticketfmt.format.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, Header, parse_header
+from ticketfmt.format.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, VERSIONS, Header, parse_header
 
 __all__ = ["pack_bits", "unpack_bits", "write_tensors", "read_file", "popcount", "atomic_write", "sha256_file", "base_metadata"]
 
@@ -147,11 +147,20 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def base_metadata(encoding: str) -> dict[str, str]:
-    """The format fields every ticket file's ``__metadata__`` starts with."""
+def base_metadata(encoding: str, version: str = FORMAT_VERSION) -> dict[str, str]:
+    """The format fields every ticket file's ``__metadata__`` starts with.
+
+    ``version`` is the format version the file follows: writers give the lowest one that
+    describes the file (``ticketfmt.zoo.format_version_for``), so older readers keep reading it.
+
+    Example:
+        >>> base_metadata("packed", "1.0")["format_version"]
+        '1.0'
+    """
     from ticketfmt._version import __version__
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "encoding": encoding,
+    if version not in VERSIONS:
+        raise ValueError(f"unknown format version {version!r}; this ticketfmt writes {', '.join(VERSIONS)}")
+    return {"format": FORMAT, "format_version": version, "encoding": encoding,
             "created_by": f"ticketfmt {__version__}"}
-

@@ -50,8 +50,9 @@ def _check_publishable(t: Ticket, name: str, allow_unverified: bool) -> None:
     if not t.verified and not allow_unverified:
         raise UnverifiedTicketError(f"{name} has no recorded evaluation result, so it cannot be published as a "
                                     "verified ticket",
-                                    fix="run `ticket verify FILE --in-place` first, or pass --allow-unverified (the "
-                                        "card will say that no results are recorded)")
+                                    fix="run `ticket verify FILE --in-place` first, or pass --allow-unverified "
+                                        "(allow_unverified=True from Python; the card will say that no results are "
+                                        "recorded)")
 
 
 def _readme_state(folder: Path, remote_readme: Any, card: str) -> str:

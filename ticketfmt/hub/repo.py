@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any
     Keys match timm's ``config.json`` (so tools that read a timm config find the architecture
     and the number of classes); everything ticketfmt-specific lives under ``"ticketfmt"``.
     """
-    from ticketfmt.format.spec import FORMAT_VERSION
+    from ticketfmt.zoo import format_version_for
 
     spec = ticket.spec
     return {
@@ -85,7 +86,7 @@ def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any
         "input_size": list(spec.input_size),
         "library_name": "ticketfmt",
         "ticketfmt": {
-            "format_version": FORMAT_VERSION,
+            "format_version": format_version_for(spec, ticket.masks),  # the file's (SPEC: the lowest that describes it)
             "file": TICKET_FILE,
             "sha256": file_sha256,
             "encoding": ticket.encoding or "packed",
@@ -396,6 +397,34 @@ def _is_transport_error(e: BaseException) -> bool:
                  "ProtocolError", "ProxyError"})
 
 
+@dataclass(frozen=True)
+class _Where:
+    """What a Hub error is about, for its message (the token only tells "none" from "rejected")."""
+
+    repo_id: str | None
+    filename: str | None
+    revision: str | None
+    action: str
+    have_token: bool
+
+    @property
+    def repo(self) -> str:
+        return self.repo_id or "the repo"
+
+    @property
+    def what(self) -> str:
+        at = f"@{self.revision}" if self.revision else ""
+        return f"{self.filename} of {self.repo}{at}" if self.filename else f"{self.repo}{at}"
+
+    @property
+    def ctx(self) -> dict[str, Any]:
+        return {"repo_id": self.repo_id, "filename": self.filename, "revision": self.revision}
+
+
+def _login_fix() -> str:
+    return f"run `hf auth login` (or set HF_TOKEN, or pass --token) with a token from {_endpoint()}/settings/tokens"
+
+
 def map_hub_error(exc: BaseException, *, repo_id: str | None = None, filename: str | None = None,
                   revision: str | None = None, action: str = "download",
                   token: str | bool | None = None) -> TicketError | None:
@@ -403,81 +432,104 @@ def map_hub_error(exc: BaseException, *, repo_id: str | None = None, filename: s
 
     ``action`` is ``download`` or ``push``; ``token`` is only used to tell "no token" from
     "a token the Hub rejects" and to keep it out of every message.
+
+    Example:
+        >>> map_hub_error(ValueError("not a Hub error")) is None
+        True
     """
+    where = _Where(repo_id, filename, revision, action, resolve_token(token) is not None)
+    for e in _chain(exc):
+        mapped = _connection_error(e, where)
+        if mapped is None and _is_http_error(e):
+            mapped = _http_error(e, where)
+        if mapped is not None:
+            return mapped
+    return None
+
+
+def _is_http_error(e: BaseException) -> bool:
     from huggingface_hub import errors as hf
 
-    repo = repo_id or "the repo"
-    at = f"@{revision}" if revision else ""
-    ctx: dict[str, Any] = {"repo_id": repo_id, "filename": filename, "revision": revision}
-    login = "run `hf auth login` (or set HF_TOKEN, or pass --token) with a token from " \
-            f"{_endpoint()}/settings/tokens"
-    have_token = resolve_token(token) is not None
+    return isinstance(e, hf.HfHubHTTPError)
 
-    for e in _chain(exc):
-        if isinstance(e, hf.HFValidationError):
-            return HubNotFoundError(f"{repo_id!r} is not a valid repo id", **ctx,
-                                    fix="write it as USER/NAME or ORG/NAME (letters, digits, '-', '_', '.')")
-        if isinstance(e, hf.OfflineModeIsEnabled) or (isinstance(e, hf.LocalEntryNotFoundError) and _offline()):
-            if action == "push":
-                return HubOfflineError(f"cannot push to {repo} while offline mode is on (HF_HUB_OFFLINE=1)", **ctx,
-                                       fix="unset HF_HUB_OFFLINE and push again")
-            what = f"{filename} of {repo}{at}" if filename else f"{repo}{at}"
-            return HubOfflineError(f"offline mode is on (HF_HUB_OFFLINE=1) and {what} is not in the cache", **ctx,
-                                   fix="download it once online (`ticket pull` or from_pretrained), or unset "
-                                       "HF_HUB_OFFLINE")
-        if isinstance(e, hf.LocalEntryNotFoundError):
-            what = f"{filename} of {repo}{at}" if filename else f"{repo}{at}"
-            return HubOfflineError(f"cannot reach the Hub at {_endpoint()} and {what} is not in the cache", **ctx,
-                                   fix="check the network connection (and HF_ENDPOINT or the proxy settings), then "
-                                       "try again")
-        if _is_transport_error(e):
-            return HubOfflineError(f"cannot reach the Hub at {_endpoint()} ({type(e).__name__})", **ctx,
-                                   fix="check the network connection (and HF_ENDPOINT or the proxy settings); to use "
-                                       "only the cache, set HF_HUB_OFFLINE=1")
-        if not isinstance(e, hf.HfHubHTTPError):
-            continue
-        status = getattr(getattr(e, "response", None), "status_code", None)
-        server = " ".join(str(getattr(e, "server_message", None) or "").split())
-        if "invalid credentials" in server.lower() or "invalid token" in server.lower():
-            return HubAuthError("the Hub rejected the token (invalid credentials)", **ctx,
-                                fix=f"log in again with `hf auth login`, or set HF_TOKEN (or --token) to a valid "
-                                    f"token from {_endpoint()}/settings/tokens")
-        if isinstance(e, hf.GatedRepoError):
-            return HubAuthError(f"repo {repo} is gated", **ctx,
-                                fix=f"accept its conditions on {_endpoint()}/{repo_id} and use a token of that "
-                                    "account")
-        if isinstance(e, hf.RepositoryNotFoundError):
-            if action == "push" and not have_token:
-                return HubAuthError(f"pushing to {repo} needs a Hub token with write access", **ctx, fix=login)
-            hint = "" if have_token else "; if it is private, log in first: " + login
-            return HubNotFoundError(f"repo {repo} not found on {_endpoint()}", **ctx,
-                                    fix=f"check the repo id (USER/NAME){hint}")
-        if isinstance(e, hf.RevisionNotFoundError):
-            return HubNotFoundError(f"revision {revision!r} not found in {repo}", **ctx,
-                                    fix="check the branch, tag or commit given with --revision")
-        if isinstance(e, hf.RemoteEntryNotFoundError):
-            return HubNotFoundError(f"{repo}{at} has no file {filename}", **ctx,
-                                    fix="check the repo id and --revision")
-        if status == 401:
-            if not have_token:
-                verb = "pushing to" if action == "push" else "reading"
-                return HubAuthError(f"{verb} {repo} needs a Hub token", **ctx, fix=login)
-            return HubAuthError("the Hub rejected the token", **ctx, fix=login)
-        if status == 403:
-            if action == "push":
-                return HubAuthError(f"the token cannot write to {repo}", **ctx,
-                                    fix="use a token with write access to that namespace (fine-grained tokens must "
-                                        "list it), or push to your own USER/NAME")
-            return HubAuthError(f"the token may not read {repo}", **ctx,
-                                fix="ask the owner for access, or use a token of an account that has it")
-        if status == 412:
-            return HubError(f"{repo} changed while pushing", fix="push again")
-        if status is not None and status >= 500:
-            return HubError(f"the Hub answered {status} ({server or 'server error'})",
-                            fix="try again in a few minutes")
-        detail = server or str(e).splitlines()[0]
-        return HubError(f"the Hub answered {status}: {detail}", fix="check the repo id, --revision and the token")
+
+def _connection_error(e: BaseException, where: _Where) -> TicketError | None:
+    """A bad repo id, offline mode, or no way to reach the Hub."""
+    from huggingface_hub import errors as hf
+
+    repo, ctx = where.repo, where.ctx
+    if isinstance(e, hf.HFValidationError):
+        return HubNotFoundError(f"{where.repo_id!r} is not a valid repo id", **ctx,
+                                fix="write it as USER/NAME or ORG/NAME (letters, digits, '-', '_', '.')")
+    if isinstance(e, hf.OfflineModeIsEnabled) or (isinstance(e, hf.LocalEntryNotFoundError) and _offline()):
+        if where.action == "push":
+            return HubOfflineError(f"cannot push to {repo} while offline mode is on (HF_HUB_OFFLINE=1)", **ctx,
+                                   fix="unset HF_HUB_OFFLINE and push again")
+        return HubOfflineError(f"offline mode is on (HF_HUB_OFFLINE=1) and {where.what} is not in the cache", **ctx,
+                               fix="download it once online (`ticket pull` or from_pretrained), or unset "
+                                   "HF_HUB_OFFLINE")
+    if isinstance(e, hf.LocalEntryNotFoundError):
+        return HubOfflineError(f"cannot reach the Hub at {_endpoint()} and {where.what} is not in the cache", **ctx,
+                               fix="check the network connection (and HF_ENDPOINT or the proxy settings), then "
+                                   "try again")
+    if _is_transport_error(e):
+        return HubOfflineError(f"cannot reach the Hub at {_endpoint()} ({type(e).__name__})", **ctx,
+                               fix="check the network connection (and HF_ENDPOINT or the proxy settings); to use "
+                                   "only the cache, set HF_HUB_OFFLINE=1")
     return None
+
+
+def _http_error(e: BaseException, where: _Where) -> TicketError:
+    """An answer of the Hub: credentials, gating, a missing repo, revision or file, or a status code."""
+    from huggingface_hub import errors as hf
+
+    repo, ctx = where.repo, where.ctx
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    server = " ".join(str(getattr(e, "server_message", None) or "").split())
+    if "invalid credentials" in server.lower() or "invalid token" in server.lower():
+        return HubAuthError("the Hub rejected the token (invalid credentials)", **ctx,
+                            fix=f"log in again with `hf auth login`, or set HF_TOKEN (or --token) to a valid "
+                                f"token from {_endpoint()}/settings/tokens")
+    if isinstance(e, hf.GatedRepoError):
+        return HubAuthError(f"repo {repo} is gated", **ctx,
+                            fix=f"accept its conditions on {_endpoint()}/{where.repo_id} and use a token of that "
+                                "account")
+    if isinstance(e, hf.RepositoryNotFoundError):
+        if where.action == "push" and not where.have_token:
+            return HubAuthError(f"pushing to {repo} needs a Hub token with write access", **ctx, fix=_login_fix())
+        hint = "" if where.have_token else "; if it is private, log in first: " + _login_fix()
+        return HubNotFoundError(f"repo {repo} not found on {_endpoint()}", **ctx,
+                                fix=f"check the repo id (USER/NAME){hint}")
+    if isinstance(e, hf.RevisionNotFoundError):
+        return HubNotFoundError(f"revision {where.revision!r} not found in {repo}", **ctx,
+                                fix="check the branch, tag or commit given with --revision")
+    if isinstance(e, hf.RemoteEntryNotFoundError):
+        at = f"@{where.revision}" if where.revision else ""
+        return HubNotFoundError(f"{repo}{at} has no file {where.filename}", **ctx,
+                                fix="check the repo id and --revision")
+    return _status_error(status, server, str(e), where)
+
+
+def _status_error(status: int | None, server: str, text: str, where: _Where) -> TicketError:
+    repo, ctx = where.repo, where.ctx
+    if status == 401:
+        if not where.have_token:
+            verb = "pushing to" if where.action == "push" else "reading"
+            return HubAuthError(f"{verb} {repo} needs a Hub token", **ctx, fix=_login_fix())
+        return HubAuthError("the Hub rejected the token", **ctx, fix=_login_fix())
+    if status == 403:
+        if where.action == "push":
+            return HubAuthError(f"the token cannot write to {repo}", **ctx,
+                                fix="use a token with write access to that namespace (fine-grained tokens must "
+                                    "list it), or push to your own USER/NAME")
+        return HubAuthError(f"the token may not read {repo}", **ctx,
+                            fix="ask the owner for access, or use a token of an account that has it")
+    if status == 412:
+        return HubError(f"{repo} changed while pushing", fix="push again")
+    if status is not None and status >= 500:
+        return HubError(f"the Hub answered {status} ({server or 'server error'})", fix="try again in a few minutes")
+    detail = server or (text.splitlines() or ["no message"])[0]
+    return HubError(f"the Hub answered {status}: {detail}", fix="check the repo id, --revision and the token")
 
 
 @contextlib.contextmanager

@@ -1,5 +1,18 @@
-"""Pruning: the generic machinery (:mod:`.core`) and the methods, registered when this package is imported."""
+"""Pruning: :mod:`.core` (``prune``, ``keep_top``), the leaf :mod:`.registry`, and the methods.
 
-from ticketfmt.pruning import pai  # noqa: F401  (registers snip, grasp, synflow)
-from ticketfmt.pruning.core import *  # noqa: F401,F403
-from ticketfmt.pruning.core import __all__  # noqa: F401
+Importing this package registers every built-in method: ``magnitude`` and ``random``
+(:mod:`.magnitude`), ``snip``, ``grasp`` and ``synflow`` (:mod:`.pai`). A new method is one
+file that decorates its scorer with :func:`register_pruner`, plus one import line here.
+
+Example:
+    >>> from ticketfmt.pruning import PRUNERS
+    >>> sorted(PRUNERS)
+    ['grasp', 'magnitude', 'random', 'snip', 'synflow']
+"""
+
+from ticketfmt.pruning import magnitude, pai  # noqa: F401  (register their methods)
+from ticketfmt.pruning.core import keep_top, layer_counts_like, prune
+from ticketfmt.pruning.registry import PRUNERS, Scorer, get_pruner, register_pruner, unregister_pruner
+
+__all__ = ["prune", "keep_top", "layer_counts_like", "PRUNERS", "Scorer", "register_pruner", "unregister_pruner",
+           "get_pruner"]

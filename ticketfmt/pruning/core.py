@@ -1,4 +1,4 @@
-"""One-shot pruning of tickets: global magnitude and random, behind a registry of methods.
+"""One-shot pruning of tickets to an exact sparsity, with any method of the registry.
 
 Every method hits the requested sparsity exactly: it keeps ``round((1 - S) * N)`` of the
 ``N`` prunable weights (ties broken by position, so results are reproducible). With
@@ -14,44 +14,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from ticketfmt.errors import MaskError, TicketError
+from ticketfmt.pruning.registry import get_pruner
 from ticketfmt.ticket import Ticket
 
-__all__ = ["prune", "PRUNERS", "register_pruner", "keep_top", "layer_counts_like"]
-
-
-class Scorer(Protocol):
-    def __call__(self, ticket: Ticket, **kwargs: Any) -> dict[str, torch.Tensor]: ...
-
-
-# A pruner scores every prunable weight (higher = keep); pruning keeps the best scores.
-PRUNERS: dict[str, Scorer] = {}
-
-
-def register_pruner(name: str) -> Callable[[Scorer], Scorer]:
-    """Register a scoring function ``(ticket, **kwargs) -> {name: scores}`` as a pruning method."""
-    def deco(fn: Scorer) -> Scorer:
-        PRUNERS[name] = fn
-        return fn
-    return deco
-
-
-@register_pruner("magnitude")
-def _magnitude(ticket: Ticket, **_: Any) -> dict[str, torch.Tensor]:
-    # Prune trained weights when there are any (one-shot magnitude pruning after training).
-    weights = ticket.trained if ticket.trained is not None else ticket.init
-    return {k: weights[k].detach().abs().float() for k in ticket.masks}
-
-
-@register_pruner("random")
-def _random(ticket: Ticket, *, seed: int = 0, **_: Any) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {k: torch.rand(m.shape, generator=g) for k, m in ticket.masks.items()}
+__all__ = ["prune", "keep_top", "layer_counts_like"]
 
 
 def keep_top(scores: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor], keep: int) -> dict[str, torch.Tensor]:
@@ -94,9 +66,7 @@ def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitud
     Example:
         >>> t = prune(ticket, 0.9, method="random", seed=1)  # doctest: +SKIP
     """
-    scorer = PRUNERS.get(method)
-    if scorer is None:
-        raise TicketError(f"unknown pruning method {method!r}", fix=f"use one of {', '.join(sorted(PRUNERS))}")
+    scorer = get_pruner(method)
     total = sum(m.numel() for m in ticket.masks.values())
     current = sum(int(m.sum()) for m in ticket.masks.values())
     counts = layer_counts_like(ticket, like) if like is not None else None

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ticketfmt.errors import TicketError
-from ticketfmt.pruning.core import keep_top, register_pruner
+from ticketfmt.pruning.core import keep_top
+from ticketfmt.pruning.registry import register_pruner
 from ticketfmt.ticket import Ticket
 
 __all__ = ["snip_scores", "grasp_scores", "synflow_scores", "data_batches", "DATA_METHODS"]

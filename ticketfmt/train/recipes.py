@@ -91,6 +91,8 @@ class Recipe:
         milestones: epochs (may be fractional) at which the learning rate is multiplied by ``gamma``.
         gamma: the learning-rate factor at each milestone.
         warmup_epochs: linear warm-up from 0 to ``lr`` over this many epochs.
+        warmup_offset: step ``s`` of the warm-up uses ``lr · (s + warmup_offset) / warm``: 0 is the
+            reference's (open_lth: ``lr · s / warm``, lr 0 at step 0), 1 is ticketfmt 1.0's.
         momentum: SGD momentum.
         weight_decay: L2 weight decay (applied to every parameter, as the reference code does).
         nesterov: Nesterov momentum.
@@ -113,6 +115,7 @@ class Recipe:
     optimizer: str = "sgd"
     rewind: str = "0"
     augmentation: str = "crop32-pad4+flip"
+    warmup_offset: int = 0
     overrides: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +132,9 @@ class Recipe:
                               fix="pass --milestones 80,120")
         if self.warmup_epochs < 0:
             raise TicketError(f"warm-up must not be negative, got {self.warmup_epochs}", fix="pass --warmup 0")
+        if self.warmup_offset not in (0, 1):
+            raise TicketError(f"warm-up offset must be 0 or 1, got {self.warmup_offset}",
+                              fix="pass --warmup-offset 0 (the reference's lr·step/warm) or 1")
         if not 0 <= self.momentum < 1:
             raise TicketError(f"momentum must be in [0, 1), got {self.momentum}", fix="pass --momentum 0.9")
         if self.weight_decay < 0:
@@ -143,15 +149,19 @@ class Recipe:
         return self.epochs * steps_per_epoch
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
-        """The learning rate of optimizer step ``step`` (0-based): warm-up, then step decay."""
-        lr = self.lr
+        """The learning rate of optimizer step ``step`` (0-based): warm-up, then step decay.
+
+        As the reference's schedule: ``lr · min(1, (step + warmup_offset) / warm) · gamma^k``,
+        ``k`` the milestones at or before ``step`` (so with warm-up step 0 trains at lr 0).
+        """
+        # the reference's arithmetic, factor by factor (bit-identical LRs): lr · (1 · gamma^k · warm-up)
+        factor = 1.0
+        if self.milestones:
+            factor *= self.gamma ** sum(step >= round(m * steps_per_epoch) for m in self.milestones)
         warm = round(self.warmup_epochs * steps_per_epoch)
-        if warm > 0 and step < warm:
-            lr = lr * (step + 1) / warm
-        for m in self.milestones:
-            if step >= round(m * steps_per_epoch):
-                lr *= self.gamma
-        return lr
+        if warm > 0:
+            factor *= min(1.0, (step + self.warmup_offset) / warm)
+        return self.lr * factor
 
     def rewind_step(self, steps_per_epoch: int) -> int:
         return parse_rewind(self.rewind, steps_per_epoch)
@@ -211,6 +221,7 @@ class Recipe:
         """One line, e.g. ``cifar_resnet: SGD lr 0.1 m0.9 wd 1e-4, batch 128, 160 ep (x0.1 at 80,120), rewind 1000it``."""
         ms = ",".join(f"{m:g}" for m in self.milestones) or "none"
         warm = f", warm-up {self.warmup_epochs:g} ep" if self.warmup_epochs else ""
+        warm += f" (offset {self.warmup_offset})" if self.warmup_epochs and self.warmup_offset else ""
         extra = f" [overrides: {', '.join(self.overrides)}]" if self.overrides else ""
         return (f"{self.name}: SGD lr {self.lr:g} m{self.momentum:g} wd {self.weight_decay:g}, batch {self.batch_size}, "
                 f"{self.epochs} ep (x{self.gamma:g} at {ms}){warm}, rewind {self.rewind}, {self.augmentation}{extra}")

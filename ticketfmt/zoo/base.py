@@ -1,11 +1,12 @@
-"""The model zoo: architectures as data, with stable ids, buildable by name.
+"""The zoo's core: architectures as data (:class:`ArchSpec`), the :class:`Family` interface, and lookups.
 
 An architecture is an :class:`ArchSpec`: a family, a block type and a tuple of units per
-stage (residual blocks for ResNets, conv layers for VGGs). Each family owns its name
-grammar (``cifar_resnet56``, ``timm/resnet50``, ``torchvision/resnet_basic-2-3-4-3``,
-``vgg16_bn``, ``cifar_vgg19``) and knows which parameters are prunable and which
-state-dict keys belong to each unit, which is all the converters need. Importing this
-module does not import torch; building a model does.
+stage (residual blocks for ResNets, conv layers for VGGs). Each family (one module per
+family: :mod:`ticketfmt.zoo.resnet`, :mod:`ticketfmt.zoo.vgg`) owns its name grammar
+(``cifar_resnet56``, ``timm/resnet50``, ``torchvision/resnet_basic-2-3-4-3``, ``vgg16_bn``,
+``cifar_vgg19``) and knows which parameters are prunable and which state-dict keys belong to
+each unit, which is all the converters need. Importing the zoo does not import torch;
+building a model does.
 
 Example:
     >>> from ticketfmt.zoo import get_arch
@@ -20,17 +21,20 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import UnknownArchError
+from ticketfmt.format.spec import FORMAT_VERSION, VERSIONS, version_tuple
+from ticketfmt.zoo.initializers import check_init, reference_init
+from ticketfmt.zoo.registry import FAMILIES, get_family
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ArchSpec", "spec_from_json", "iter_units", "Family", "FAMILIES", "get_arch", "list_archs", "build_model", "register_family",
-           "state_dict_shapes", "prunable_names"]
+__all__ = ["ArchSpec", "Family", "LIBRARIES", "get_arch", "spec_from_json", "list_archs", "build_model",
+           "prunable_names", "format_version_for", "state_dict_shapes", "iter_units", "parse_counts"]
 
 LIBRARIES = ("builtin", "timm", "torchvision")
 
@@ -42,6 +46,10 @@ class ArchSpec:
     ``stages[s]`` is the number of units in stage ``s``: residual blocks for ResNets,
     conv layers (with their BatchNorm) for VGGs. Unit 0 of a stage is the one that
     downsamples or changes the width.
+
+    Example:
+        >>> get_arch("cifar_resnet20").unit_prefixes(1, 0)
+        ('layer2.0.',)
     """
 
     id: str
@@ -59,42 +67,84 @@ class ArchSpec:
 
     @property
     def depth(self) -> int:
-        return _family(self.family).depth(self)
+        return get_family(self.family).depth(self)
 
     @property
     def family_obj(self) -> Family:
-        return _family(self.family)
+        return get_family(self.family)
 
     def with_num_classes(self, num_classes: int) -> ArchSpec:
         return replace(self, num_classes=num_classes)
 
     def unit_prefixes(self, stage: int, index: int) -> tuple[str, ...]:
         """State-dict key prefixes (ending in '.') of unit ``index`` of stage ``stage``."""
-        return _family(self.family).unit_prefixes(self, stage, index)
+        return get_family(self.family).unit_prefixes(self, stage, index)
 
     def stage_of(self, key: str) -> str:
         """``stem``, ``stage1`` .. ``stageN`` or ``head``: where a state-dict key lives."""
-        return _family(self.family).stage_of(self, key)
+        return get_family(self.family).stage_of(self, key)
 
     def to_json(self) -> dict[str, Any]:
         """The ``arch`` metadata of a ticket."""
         return {"id": self.id, "library": self.library, "family": self.family, "block": self.block,
                 "stages": list(self.stages), "num_classes": self.num_classes, "input_size": list(self.input_size),
-                "constructor": _family(self.family).constructor(self)}
+                "constructor": get_family(self.family).constructor(self)}
 
 
 class Family:
-    """A family of architectures: its name grammar, its builder and its unit layout."""
+    """A family of architectures: its name grammar, its builder and its unit layout.
+
+    A new family subclasses this, implements the methods marked "interface", and registers
+    an instance with :func:`ticketfmt.zoo.register_family` when its module is imported.
+
+    Example:
+        >>> get_arch("vgg16").family_obj.name
+        'vgg'
+    """
 
     name: str = ""
     libraries: tuple[str, ...] = ()
     default_library: str = "builtin"
+    default_classes = 1000
+    input_size = (3, 224, 224)
 
     def parse(self, name: str, library: str) -> ArchSpec | None:  # pragma: no cover - interface
+        """The spec named ``name`` (library prefix removed), None when the name is not of this family."""
         raise NotImplementedError
 
     def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def depth(self, spec: ArchSpec) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def build(self, spec: ArchSpec) -> nn.Module:  # pragma: no cover - interface
+        """The module, as its library constructs it (timm and torchvision run their own init here)."""
+        raise NotImplementedError
+
+    def constructor(self, spec: ArchSpec) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def named_ids(self) -> tuple[str, ...]:
+        """Ids of the family's named architectures, for ``ticket models`` (:func:`list_archs`)."""
+        return ()
+
+    def library_init(self, spec: ArchSpec, model: nn.Module) -> None:
+        """The library's own initialization, when :meth:`build` does not run it (``init="library"``).
+
+        timm and torchvision initialize in their constructors: nothing to do. Builtin modules
+        are constructed with PyTorch's defaults, so the reference initializer sees the same
+        random stream as the reference's own models; their historic init runs here.
+        """
+
+    def is_prunable(self, spec: ArchSpec, module_name: str, module: nn.Module) -> bool:
+        """Whether the weight of ``module`` is pruned (the reference: every Conv2d and Linear)."""
+        from torch import nn
+        return isinstance(module, nn.Conv2d | nn.Linear)
+
+    def prunable_since(self, spec: ArchSpec, weight: str) -> str:
+        """The format version from which the prunable weight ``weight`` is masked ("1.0": always)."""
+        return VERSIONS[0]
 
     def make(self, library: str, block: str, stages: tuple[int, ...], num_classes: int | None = None) -> ArchSpec:
         lib = library if library != "builtin" else self.default_library
@@ -102,22 +152,6 @@ class Family:
         arch_id = name if lib == "builtin" else f"{lib}/{name}"
         return ArchSpec(arch_id, lib, self.name, block, stages, num_classes or self.default_classes,
                         self.input_size)
-
-    default_classes = 1000
-    input_size = (3, 224, 224)
-
-    def depth(self, spec: ArchSpec) -> int:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def build(self, spec: ArchSpec) -> nn.Module:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def constructor(self, spec: ArchSpec) -> dict[str, Any]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def is_prunable(self, spec: ArchSpec, module_name: str, module: nn.Module) -> bool:
-        from torch import nn
-        return isinstance(module, nn.Conv2d | nn.Linear)
 
     def unit_prefixes(self, spec: ArchSpec, stage: int, index: int) -> tuple[str, ...]:
         return (f"layer{stage + 1}.{index}.",)
@@ -129,267 +163,17 @@ class Family:
         return "head" if key.startswith(("fc.", "classifier.", "head.", "pre_logits.")) else "stem"
 
 
-def _counts(text: str) -> tuple[int, ...] | None:
+def parse_counts(text: str) -> tuple[int, ...] | None:
+    """``"2-3-4-3"`` → ``(2, 3, 4, 3)``: units per stage as written in ids; None if malformed.
+
+    Example:
+        >>> parse_counts("2-3-4-3"), parse_counts("2-0")
+        ((2, 3, 4, 3), None)
+    """
     if not re.fullmatch(r"\d+(-\d+)*", text):
         return None
     counts = tuple(int(c) for c in text.split("-"))
     return counts if all(c > 0 for c in counts) else None
-
-
-class CifarResNetFamily(Family):
-    """``cifar_resnetN`` (N = 6n+2) or ``cifar_resnet-a-b-c`` (blocks per stage)."""
-
-    name = "cifar_resnet"
-    libraries = ("builtin",)
-    default_classes = 10
-    input_size = (3, 32, 32)
-
-    def parse(self, name: str, library: str) -> ArchSpec | None:
-        m = re.fullmatch(r"cifar_resnet(?:(\d+)|-(.+))", name)
-        if not m:
-            return None
-        if m.group(1):
-            depth = int(m.group(1))
-            if depth < 8 or (depth - 2) % 6:
-                raise UnknownArchError(f"CIFAR ResNet depth {depth} is impossible: the depth must be 6n+2 with n >= 1",
-                                       fix=f"use {_near_6n2(depth)} (cifar_resnet20, 32, 44, 56, 110, ...)")
-            n = (depth - 2) // 6
-            stages = (n, n, n)
-        else:
-            stages = _counts(m.group(2)) or ()
-            if len(stages) != 3:
-                raise UnknownArchError(f"{name!r}: a CIFAR ResNet has 3 stages",
-                                       fix="write the blocks per stage as cifar_resnet-3-3-3")
-        return self.make(library, "basic", stages)
-
-    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
-        if len(set(stages)) == 1 and len(stages) == 3:
-            return f"cifar_resnet{6 * stages[0] + 2}"
-        return "cifar_resnet-" + "-".join(map(str, stages))
-
-    def depth(self, spec: ArchSpec) -> int:
-        return 2 * sum(spec.stages) + 2
-
-    def build(self, spec: ArchSpec) -> nn.Module:
-        from ticketfmt.models import CifarResNet
-        return CifarResNet(spec.stages, num_classes=spec.num_classes)
-
-    def constructor(self, spec: ArchSpec) -> dict[str, Any]:
-        return {"class": "ticketfmt.models.CifarResNet", "blocks": list(spec.stages)}
-
-
-def _near_6n2(depth: int) -> str:
-    lo = max(8, depth - (depth - 2) % 6)
-    return f"cifar_resnet{lo} or cifar_resnet{lo + 6}"
-
-
-RESNET_NAMED: dict[int, tuple[str, tuple[int, ...]]] = {
-    18: ("basic", (2, 2, 2, 2)), 26: ("bottleneck", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3)),
-    200: ("bottleneck", (3, 24, 36, 3)),
-}
-
-
-class ResNetFamily(Family):
-    """ImageNet ResNets of timm and torchvision: ``resnet50`` or ``resnet_basic-2-3-4-3`` (the paper's ResNet-26)."""
-
-    name = "resnet"
-    libraries = ("timm", "torchvision")
-    default_library = "timm"
-
-    def parse(self, name: str, library: str) -> ArchSpec | None:
-        m = re.fullmatch(r"resnet(\d+)", name)
-        if m:
-            depth = int(m.group(1))
-            if depth not in RESNET_NAMED:
-                known = ", ".join(f"resnet{d}" for d in RESNET_NAMED)
-                raise UnknownArchError(f"unknown ResNet depth {depth}",
-                                       fix=f"use one of {known}, or give the blocks per stage as resnet_basic-2-3-4-3 "
-                                           "or resnet_bottleneck-3-4-6-3")
-            block, stages = RESNET_NAMED[depth]
-            return self.make(library, block, stages)
-        m = re.fullmatch(r"resnet_(basic|bottleneck)-(.+)", name)
-        if not m:
-            return None
-        stages = _counts(m.group(2)) or ()
-        if len(stages) != 4:
-            raise UnknownArchError(f"{name!r}: an ImageNet ResNet has 4 stages",
-                                   fix=f"write the blocks per stage as resnet_{m.group(1)}-2-3-4-3")
-        return self.make(library, m.group(1), stages)
-
-    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
-        for depth, (b, s) in RESNET_NAMED.items():
-            if (b, s) == (block, stages):
-                return f"resnet{depth}"
-        return f"resnet_{block}-" + "-".join(map(str, stages))
-
-    def depth(self, spec: ArchSpec) -> int:
-        return (2 if spec.block == "basic" else 3) * sum(spec.stages) + 2
-
-    def build(self, spec: ArchSpec) -> nn.Module:
-        if spec.library == "timm":
-            from timm.models import resnet as tr
-            block = tr.BasicBlock if spec.block == "basic" else tr.Bottleneck
-            return tr.ResNet(block=block, layers=list(spec.stages), num_classes=spec.num_classes)
-        from torchvision.models import resnet as vr
-        block = vr.BasicBlock if spec.block == "basic" else vr.Bottleneck
-        return vr.ResNet(block, list(spec.stages), num_classes=spec.num_classes)
-
-    def constructor(self, spec: ArchSpec) -> dict[str, Any]:
-        cls = "timm.models.resnet.ResNet" if spec.library == "timm" else "torchvision.models.resnet.ResNet"
-        block = "BasicBlock" if spec.block == "basic" else "Bottleneck"
-        return {"class": cls, "block": block, "layers": list(spec.stages)}
-
-
-VGG_NAMED: dict[int, tuple[int, ...]] = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3),
-                                         19: (2, 2, 4, 4, 4)}
-
-
-def _vgg_cfg(stages: tuple[int, ...], pool_last: bool) -> list[int | str]:
-    from ticketfmt.models import VGG_WIDTHS
-    cfg: list[int | str] = []
-    for s, n in enumerate(stages):
-        cfg += [VGG_WIDTHS[s]] * n
-        if pool_last or s < len(stages) - 1:
-            cfg.append("M")
-    return cfg
-
-
-class _VGGBase(Family):
-    """Shared by the ImageNet and the CIFAR VGGs: units are conv layers (with their BN)."""
-
-    prefix = "vgg"
-
-    def parse(self, name: str, library: str) -> ArchSpec | None:
-        m = re.fullmatch(rf"{self.prefix}(\d+)(_bn)?", name)
-        if m:
-            depth = int(m.group(1))
-            if depth not in VGG_NAMED:
-                raise UnknownArchError(f"unknown VGG depth {depth}",
-                                       fix=f"use {self.prefix}11, 13, 16 or 19, or give the convs per stage as "
-                                           f"{self.prefix}-2-2-3-3-3")
-            return self.make(library, self._block(m.group(2) is not None), VGG_NAMED[depth])
-        m = re.fullmatch(rf"{self.prefix}(_bn)?-(.+)", name)
-        if not m:
-            return None
-        stages = _counts(m.group(2)) or ()
-        if len(stages) != 5:
-            raise UnknownArchError(f"{name!r}: a VGG has 5 stages", fix=f"write the convs per stage as {self.prefix}-2-2-3-3-3")
-        return self.make(library, self._block(m.group(1) is not None), stages)
-
-    def _block(self, bn: bool) -> str:
-        return "conv_bn" if bn else "conv"
-
-    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
-        bn = "_bn" if block == "conv_bn" else ""
-        for depth, s in VGG_NAMED.items():
-            if s == stages:
-                return f"{self.prefix}{depth}{bn}"
-        return f"{self.prefix}{bn}-" + "-".join(map(str, stages))
-
-    def depth(self, spec: ArchSpec) -> int:
-        return sum(spec.stages) + 3
-
-    pool_last = True
-
-    def feature_indices(self, spec: ArchSpec) -> list[list[int]]:
-        """``features`` index of each conv, per stage."""
-        per_conv = 3 if spec.block == "conv_bn" else 2
-        out: list[list[int]] = []
-        i = 0
-        for s, n in enumerate(spec.stages):
-            out.append(list(range(i, i + n * per_conv, per_conv)))
-            i += n * per_conv + (1 if (self.pool_last or s < len(spec.stages) - 1) else 0)
-        return out
-
-    def unit_prefixes(self, spec: ArchSpec, stage: int, index: int) -> tuple[str, ...]:
-        i = self.feature_indices(spec)[stage][index]
-        return (f"features.{i}.", f"features.{i + 1}.") if spec.block == "conv_bn" else (f"features.{i}.",)
-
-    def stage_of(self, spec: ArchSpec, key: str) -> str:
-        m = re.match(r"features\.(\d+)\.", key)
-        if not m:
-            return "head"
-        i = int(m.group(1))
-        for s, idx in enumerate(self.feature_indices(spec)):
-            if idx and idx[0] <= i <= idx[-1] + 1:
-                return f"stage{s + 1}"
-        return "head"
-
-    def is_prunable(self, spec: ArchSpec, module_name: str, module: nn.Module) -> bool:
-        # The paper leaves the VGG classifier dense: only the feature convs are pruned.
-        from torch import nn
-        return module_name.startswith("features.") and isinstance(module, nn.Conv2d)
-
-
-class VGGFamily(_VGGBase):
-    """ImageNet VGGs of timm and torchvision: ``vgg16``, ``vgg16_bn``, ``vgg_bn-2-2-3-3-3``."""
-
-    name = "vgg"
-    libraries = ("timm", "torchvision")
-    default_library = "timm"
-
-    def build(self, spec: ArchSpec) -> nn.Module:
-        from torch import nn
-        if spec.library == "timm":
-            from timm.models.vgg import VGG
-            return VGG(_vgg_cfg(spec.stages, True), num_classes=spec.num_classes,
-                       norm_layer=nn.BatchNorm2d if spec.block == "conv_bn" else None)
-        from torchvision.models.vgg import VGG as TVVGG, make_layers
-        return TVVGG(make_layers(_vgg_cfg(spec.stages, True), batch_norm=spec.block == "conv_bn"),
-                     num_classes=spec.num_classes)
-
-    def constructor(self, spec: ArchSpec) -> dict[str, Any]:
-        cls = "timm.models.vgg.VGG" if spec.library == "timm" else "torchvision.models.vgg.VGG"
-        return {"class": cls, "cfg": _vgg_cfg(spec.stages, True), "batch_norm": spec.block == "conv_bn"}
-
-
-class CifarVGGFamily(_VGGBase):
-    """The CIFAR VGGs of the lottery-ticket literature: ``cifar_vgg11/13/16/19`` (always with BN)."""
-
-    name = "cifar_vgg"
-    prefix = "cifar_vgg"
-    libraries = ("builtin",)
-    default_classes = 10
-    input_size = (3, 32, 32)
-    pool_last = False
-
-    def _block(self, bn: bool) -> str:
-        return "conv_bn"
-
-    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
-        for depth, s in VGG_NAMED.items():
-            if s == stages:
-                return f"cifar_vgg{depth}"
-        return "cifar_vgg-" + "-".join(map(str, stages))
-
-    def build(self, spec: ArchSpec) -> nn.Module:
-        from ticketfmt.models import CifarVGG
-        return CifarVGG(spec.stages, num_classes=spec.num_classes)
-
-    def constructor(self, spec: ArchSpec) -> dict[str, Any]:
-        return {"class": "ticketfmt.models.CifarVGG", "convs": list(spec.stages)}
-
-
-FAMILIES: dict[str, Family] = {}
-
-
-def register_family(family: Family) -> Family:
-    """Add a family to the zoo (its name grammar is tried by :func:`get_arch`)."""
-    FAMILIES[family.name] = family
-    return family
-
-
-for _f in (CifarResNetFamily(), ResNetFamily(), VGGFamily(), CifarVGGFamily()):
-    register_family(_f)
-
-
-def _family(name: str) -> Family:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise UnknownArchError(f"unknown architecture family {name!r}",
-                               fix=f"known families: {', '.join(FAMILIES)}") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -415,7 +199,12 @@ def _parse(arch: str) -> ArchSpec:
 
 
 def get_arch(arch: str | ArchSpec, num_classes: int | None = None) -> ArchSpec:
-    """Resolve an architecture id (or pass an :class:`ArchSpec` through), optionally with ``num_classes``."""
+    """Resolve an architecture id (or pass an :class:`ArchSpec` through), optionally with ``num_classes``.
+
+    Example:
+        >>> get_arch("cifar_resnet20", num_classes=100).num_classes
+        100
+    """
     spec = arch if isinstance(arch, ArchSpec) else _parse(arch)
     if num_classes is not None:
         if num_classes < 1:
@@ -425,7 +214,12 @@ def get_arch(arch: str | ArchSpec, num_classes: int | None = None) -> ArchSpec:
 
 
 def spec_from_json(arch: dict[str, Any]) -> ArchSpec:
-    """The :class:`ArchSpec` recorded in a ticket's ``arch`` metadata."""
+    """The :class:`ArchSpec` recorded in a ticket's ``arch`` metadata.
+
+    Example:
+        >>> spec_from_json({"id": "cifar_resnet20", "num_classes": 100}).num_classes
+        100
+    """
     spec = get_arch(str(arch["id"]))
     num_classes = arch.get("num_classes", spec.num_classes)
     if type(num_classes) is not int or not 1 <= num_classes <= 1_000_000:
@@ -435,40 +229,90 @@ def spec_from_json(arch: dict[str, Any]) -> ArchSpec:
 
 
 def list_archs() -> list[ArchSpec]:
-    """The named architectures of the zoo, for ``ticket models`` and parametrized tests."""
-    names = [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110)]
-    names += [f"{lib}/resnet{d}" for lib in ("timm", "torchvision") for d in (18, 34, 50, 101, 152)]
-    names += ["timm/resnet_basic-2-3-4-3"]
-    names += [f"{lib}/vgg{d}{bn}" for lib in ("timm", "torchvision") for d in VGG_NAMED for bn in ("", "_bn")]
-    names += [f"cifar_vgg{d}" for d in VGG_NAMED]
-    return [get_arch(n) for n in names]
+    """The named architectures of the zoo, family by family, for ``ticket models`` and parametrized tests.
+
+    Example:
+        >>> list_archs()[0].id
+        'cifar_resnet20'
+    """
+    return [get_arch(n) for family in FAMILIES.values() for n in family.named_ids()]
 
 
-def build_model(arch: str | ArchSpec, num_classes: int | None = None, seed: int | None = None) -> nn.Module:
+def build_model(arch: str | ArchSpec, num_classes: int | None = None, seed: int | None = None,
+                init: str = "reference") -> nn.Module:
     """Build the architecture as a real ``nn.Module`` (timm, torchvision or builtin), freshly initialized.
+
+    ``init="reference"`` (the default) is the reference implementation's (open_lth's
+    ``kaiming_normal`` model init with its ``uniform`` BatchNorm init), applied over what the
+    library's constructor did: every Conv2d and Linear weight ~ N(0, 2 / fan_in), every
+    BatchNorm2d γ ~ U(0, 1) and β = 0, biases left as constructed. ``init="library"`` departs
+    from it: the library's own init (timm's, torchvision's, or the builtin modules' historic
+    one). The initializer only matters for new models: a ticket's own weights always win.
 
     Example:
         >>> model = build_model("cifar_resnet20", num_classes=10, seed=0)
         >>> sum(p.numel() for p in model.parameters())
         272474
+        >>> gamma = model.bn1.weight.detach()  # BatchNorm γ ~ U(0, 1)
+        >>> float(gamma.min()) >= 0 and float(gamma.max()) < 1
+        True
     """
     import torch
+    check_init(init)
     spec = get_arch(arch, num_classes)
-    if seed is None:
-        return _family(spec.family).build(spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _family(spec.family).build(spec)
+    family = get_family(spec.family)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = family.build(spec)
+        if init == "library":
+            family.library_init(spec, model)
+        else:
+            reference_init(model)
+    return model
 
 
-def prunable_names(spec: ArchSpec, model: nn.Module | None = None) -> list[str]:
-    """State-dict names of the prunable weights, in module order."""
-    return list(_layout(spec).prunable) if model is None else _prunable_of(spec, model)
+def prunable_names(spec: ArchSpec, model: nn.Module | None = None, *, version: str | None = None) -> list[str]:
+    """State-dict names of the prunable weights, in module order.
+
+    ``version`` (a format version, default the current one) selects the rule of that version:
+    format 1.0 left the hidden classifier layers of timm/torchvision VGGs dense.
+
+    Example:
+        >>> prunable_names(get_arch("vgg11"))[-2:]
+        ['pre_logits.fc1.weight', 'pre_logits.fc2.weight']
+        >>> prunable_names(get_arch("vgg11"), version="1.0")[-1]
+        'features.18.weight'
+    """
+    names = list(_layout(spec).prunable) if model is None else _prunable_of(spec, model)
+    if version is None:
+        return names
+    family, v = get_family(spec.family), version_tuple(version)
+    return [n for n in names if version_tuple(family.prunable_since(spec, n)) <= v]
+
+
+def format_version_for(spec: ArchSpec, masked: Iterable[str]) -> str:
+    """The lowest format version whose prunable set of ``spec`` is exactly ``masked`` (else the current one).
+
+    Writers record it as the file's ``format_version``, so a file readable by an older
+    reader says so; readers check a file's masks against the rule of its version.
+
+    Example:
+        >>> format_version_for(get_arch("cifar_resnet8"), prunable_names(get_arch("cifar_resnet8")))
+        '1.0'
+        >>> format_version_for(get_arch("vgg11"), prunable_names(get_arch("vgg11")))
+        '1.1'
+    """
+    names = set(masked)
+    for version in VERSIONS:
+        if set(prunable_names(spec, version=version)) == names:
+            return version
+    return FORMAT_VERSION
 
 
 def _prunable_of(spec: ArchSpec, model: nn.Module) -> list[str]:
-    fam = _family(spec.family)
-    return [f"{name}.weight" for name, m in model.named_modules() if name and fam.is_prunable(spec, name, m)]
+    family = get_family(spec.family)
+    return [f"{name}.weight" for name, m in model.named_modules() if name and family.is_prunable(spec, name, m)]
 
 
 @dataclass(frozen=True)
@@ -483,22 +327,30 @@ def _layout(spec: ArchSpec) -> _Layout:
     import torch
     # Built on the meta device: shapes without allocating or initializing anything.
     with torch.device("meta"):
-        model = _family(spec.family).build(spec)
+        model = get_family(spec.family).build(spec)
     sd = model.state_dict()
     return _Layout({k: tuple(v.shape) for k, v in sd.items()}, {k: str(v.dtype) for k, v in sd.items()},
                    tuple(_prunable_of(spec, model)))
 
 
 def state_dict_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
-    """Every state-dict key of the architecture and its shape (computed on the meta device)."""
+    """Every state-dict key of the architecture and its shape (computed on the meta device).
+
+    Example:
+        >>> state_dict_shapes(get_arch("cifar_resnet20"))["fc.weight"]
+        (10, 64)
+    """
     return dict(_layout(spec).shapes)
 
 
 def iter_units(spec: ArchSpec) -> Iterator[tuple[int, int, tuple[str, ...]]]:
-    """Yield ``(stage, index, prefixes)`` for every unit of the architecture."""
+    """Yield ``(stage, index, prefixes)`` for every unit of the architecture.
+
+    Example:
+        >>> next(iter_units(get_arch("cifar_resnet20")))
+        (0, 0, ('layer1.0.',))
+    """
     for s, n in enumerate(spec.stages):
         for j in range(n):
             yield s, j, spec.unit_prefixes(s, j)
 
-
-StageCallback = Callable[[str], None]

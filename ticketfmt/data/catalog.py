@@ -1,0 +1,55 @@
+"""The built-in datasets, registered when ``ticketfmt.data`` is imported.
+
+To add a dataset whose source is one of the known kinds (torchvision CIFAR, a JPEG tarball in
+ImageFolder layout, an ImageFolder tree), register one more :class:`DatasetSpec` here (or in
+a module of your own imported from ``ticketfmt/data/__init__.py``).
+
+Example:
+    >>> from ticketfmt.data import DATASETS
+    >>> [n for n in DATASETS]
+    ['cifar10', 'cifar100', 'cifar10-jpeg', 'cifar10-mini', 'imagenet', 'imagefolder']
+"""
+
+from __future__ import annotations
+
+from ticketfmt.data.specs import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DatasetSpec,
+    register_dataset,
+)
+
+__all__: list[str] = []
+
+register_dataset(DatasetSpec(
+    "cifar10", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "torchvision",
+    description="CIFAR-10 via torchvision (downloaded into the data folder when online)",
+))
+register_dataset(DatasetSpec(
+    "cifar100", 100, 32, CIFAR100_MEAN, CIFAR100_STD, True, "torchvision",
+    description="CIFAR-100 via torchvision (downloaded into the data folder when online)",
+))
+register_dataset(DatasetSpec(
+    "cifar10-jpeg", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "archive",
+    archive="cifar10-jpeg.tar.gz", archive_root="cifar10",
+    description="all of CIFAR-10 as JPEG, cifar10-jpeg.tar.gz in the data folder (50,000/10,000)",
+))
+register_dataset(DatasetSpec(
+    "cifar10-mini", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "archive",
+    archive="cifar10-mini-jpeg.tar.gz", archive_root="cifar10-mini",
+    description="a fixed CIFAR-10 JPEG subset, cifar10-mini-jpeg.tar.gz in the data folder (2,000/500)",
+))
+register_dataset(DatasetSpec(
+    "imagenet", 1000, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder",
+    resize=256, test_dirs=("val",),
+    description="ImageNet as an ImageFolder tree with train/ and val/ at --data-dir",
+))
+register_dataset(DatasetSpec(
+    "imagefolder", 0, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder",
+    resize=256, test_dirs=("val", "test"),
+    description="imagefolder:PATH, any ImageFolder tree with train/ and val/ or test/",
+))

@@ -1,0 +1,444 @@
+"""Masked training: :class:`Masker`, :class:`Trainer`, the step loop :func:`train_steps`, :func:`evaluate`.
+
+Masked training holds a ticket's mask fixed: the gradients of pruned weights are zeroed
+after every backward pass *and* the weights are multiplied by the mask after every
+optimizer step, so pruned weights are exactly zero at every step (weight decay and
+momentum cannot revive them). Models run in ``channels_last``, under bf16 autocast on
+CUDA, optionally through ``torch.compile``.
+
+Steps are optimizer steps of a recipe's schedule: step ``s`` uses ``recipe.lr_at(s)`` and
+batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, so a span of training can
+start anywhere (a rewind point, a checkpoint) and see what an uninterrupted run would, as
+the reference code's ``train(start_step=...)`` does.
+
+Example:
+    >>> from ticketfmt.zoo import build_model  # doctest: +SKIP
+    >>> trainer = Trainer(build_model("cifar_resnet8", seed=0), None, recipe, device=torch.device("cpu"))  # doctest: +SKIP
+    >>> span = train_steps(trainer, loader, recipe, start=0, end=len(loader), steps_per_epoch=len(loader))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as tdist
+import torch.nn.functional as F
+from torch import nn
+
+from ticketfmt.errors import TicketError
+from ticketfmt.train.dist import Dist, sync_batchnorm
+from ticketfmt.train.recipes import Recipe
+
+__all__ = ["ProgressFn", "Masker", "Trainer", "Stop", "Span", "train_steps", "evaluate", "data_stream", "STREAM_STRIDE"]
+
+ProgressFn = Callable[[dict[str, Any]], None]
+"""``progress(event)``; ``event["phase"]`` is one of
+
+- ``"data"``: ``description``, ``done``, ``total`` (decoding a dataset the first time);
+- ``"plan"``: ``start_step``, ``steps``, ``lr``, ``rewind``, ``contract`` (what :func:`~ticketfmt.train.verify`
+  is about to train);
+- ``"train"``: ``level``, ``levels``, ``epoch``, ``epochs``, ``step``, ``steps`` (the level's last
+  step), ``start_step``, ``loss``, ``acc`` (running training top-1, %), ``lr``, ``images_per_sec``,
+  ``eta_s`` (whole run);
+- ``"eval"``: ``level``, ``done``, ``total`` (images);
+- ``"level"``: ``level``, ``levels``, ``sparsity``, ``top1``, ``path`` (a level finished);
+- ``"resume"``: ``level``, ``step``; ``"interrupted"``: ``level``, ``step``, ``checkpoint``.
+"""
+
+STREAM_STRIDE = 100_000
+"""A data stream's epochs are ``loader.set_epoch(stream * STREAM_STRIDE + epoch)``."""
+
+
+def data_stream(level: int, data_order: str) -> int:
+    """The data stream of an IMP level: 0 for every level (``same``, the reference's), ``level`` for ``per-level``."""
+    return level if data_order == "per-level" else 0
+
+
+class Masker:
+    """Holds masks fixed on a model: :meth:`mask_grads` after backward, :meth:`mask_params` after the step.
+
+    Layers whose mask keeps everything are skipped (a dense model costs nothing).
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor] | None) -> None:
+        params = dict(model.named_parameters())
+        self.params: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor] = []
+        for name, m in (masks or {}).items():
+            if name not in params:
+                raise TicketError(f"mask {name!r} names no parameter of the model", fix="check the architecture")
+            if bool(m.all()):
+                continue
+            p = params[name]
+            self.params.append(p)
+            self.masks.append(torch.empty_like(p).copy_(m.to(p.dtype)))  # same device, dtype and strides
+
+    def __bool__(self) -> bool:
+        return bool(self.params)
+
+    def mask_grads(self) -> None:
+        grads = [p.grad for p in self.params]
+        if grads and all(g is not None for g in grads):
+            torch._foreach_mul_(grads, self.masks)  # type: ignore[arg-type]
+        else:
+            for g, m in zip(grads, self.masks):
+                if g is not None:
+                    g.mul_(m)
+
+    @torch.no_grad()
+    def mask_params(self) -> None:
+        if self.params:
+            torch._foreach_mul_(self.params, self.masks)
+
+
+def _to_cpu_state(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in sd.items()}
+
+
+def _wrap(model: nn.Module, device: torch.device, dist: Dist, sync_bn: bool, compile: bool) -> nn.Module:
+    net: nn.Module = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        # with synchronized BN the buffers agree already (newer torch renamed the flag)
+        flag = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+                else "broadcast_buffers")
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  gradient_as_bucket_view=True, **{flag: not sync_bn})
+    if compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net
+
+
+class Trainer:
+    """One model, its masks and its SGD optimizer, ready to take masked steps.
+
+    Args:
+        model: the network (moved to ``device``, made ``channels_last``).
+        masks: ``{param name: bool mask}`` held fixed, or ``None`` for dense training.
+        recipe: optimizer settings (the learning rate is set per step by the caller).
+        device: where to train.
+        dist: the process group position (DDP when ``dist.enabled``).
+        compile: run the forward pass through ``torch.compile``.
+        sync_bn: under DDP, BatchNorm statistics over the whole global batch.
+        channels_last: use the channels-last memory format.
+
+    Example:
+        >>> model = build_model("cifar_resnet8", seed=0)  # doctest: +SKIP
+        >>> trainer = Trainer(model, masks, get_recipe("cifar_resnet"), device=torch.device("cpu"))  # doctest: +SKIP
+        >>> loss_sum, correct = trainer.step(x, y, lr=0.1)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor] | None, recipe: Recipe, *,
+                 device: torch.device, dist: Dist | None = None, compile: bool = False, sync_bn: bool = True,
+                 channels_last: bool = True) -> None:
+        self.device = device
+        self.dist = dist or Dist()
+        self.recipe = recipe
+        model = model.to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.dist.enabled and sync_bn:
+            model = sync_batchnorm(model, device)
+        self.module = model
+        self.masker = Masker(model, masks)
+        self.masker.mask_params()
+        self.net = _wrap(model, device, self.dist, sync_bn, compile)
+        self.autocast = device.type == "cuda"
+        self.opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                   weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
+                                   foreach=True)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float, global_batch: int | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One masked SGD step on ``(x, y)``; returns this process's loss sum and correct count (tensors).
+
+        ``global_batch`` is the size of the whole batch over all processes (the loss is
+        scaled so that the averaged gradient is the whole batch's mean).
+        """
+        self.module.train()
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        n = int(y.shape[0])
+        total = global_batch if global_batch is not None else n * self.dist.world_size
+        with self._autocast():
+            logits = self.net(x)
+        loss_sum = F.cross_entropy(logits.float(), y, reduction="sum")
+        self.opt.zero_grad(set_to_none=True)
+        (loss_sum * (self.dist.world_size / total)).backward()
+        self.masker.mask_grads()
+        self.opt.step()
+        self.masker.mask_params()
+        with torch.no_grad():
+            correct = (logits.argmax(1) == y).sum()
+        return loss_sum.detach(), correct
+
+    def restart_optimizer(self) -> None:
+        """Forget the optimizer's state (momentum): the next step is that of a fresh SGD optimizer."""
+        self.opt.state.clear()
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return _to_cpu_state(self.module.state_dict())
+
+    def momentum(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, p in self.module.named_parameters():
+            buf = self.opt.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                out[name] = buf.detach().to("cpu", copy=True).contiguous()
+        return out
+
+    def load(self, state: Mapping[str, torch.Tensor], momentum: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Load weights (masked) and the momentum buffers (none: a fresh optimizer)."""
+        self.module.load_state_dict(dict(state), strict=True)
+        self.masker.mask_params()
+        self.opt.state.clear()
+        if momentum:
+            for name, p in self.module.named_parameters():
+                if name in momentum:
+                    self.opt.state[p]["momentum_buffer"] = torch.empty_like(p).copy_(momentum[name])
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluation
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Any, *, device: torch.device | None = None, dist: Dist | None = None,
+             progress: ProgressFn | None = None, level: int | None = None) -> tuple[int, int]:
+    """Top-1 of ``model`` over ``loader``: ``(correct, total)``, summed over all processes under DDP."""
+    dist = dist or Dist()
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
+    auto = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    loader.set_epoch(0)
+    n_all = getattr(loader, "dataset_size", None) or getattr(loader, "num_samples", 0) * dist.world_size
+    with auto:
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum()
+            total += int(y.shape[0])
+            if progress is not None:
+                progress({"phase": "eval", "level": level, "done": total * dist.world_size, "total": n_all})
+    model.train(was_training)
+    counts = torch.tensor([int(correct), total], dtype=torch.int64)
+    if dist.enabled:
+        if device.type == "cuda":
+            counts = counts.to(device)
+        tdist.all_reduce(counts)
+    return int(counts[0]), int(counts[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# interruption
+
+
+class Stop:
+    """Turns SIGINT/SIGTERM into a request honoured at the next step boundary (a second one is immediate)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Stop]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.requested:
+                for s, h in old.items():
+                    signal.signal(s, h)
+                raise KeyboardInterrupt
+            self.requested = True
+
+        for s in old:
+            signal.signal(s, handler)
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def check(self, dist: Dist, device: torch.device, step: int, every: int = 10) -> bool:
+        """Whether a stop was asked for (under DDP: by any process, agreed every ``every`` steps)."""
+        if not dist.enabled:
+            return self.requested
+        if step % every:
+            return False
+        flag = torch.tensor([1 if self.requested else 0], dtype=torch.int32,
+                            device=device if device.type == "cuda" else "cpu")
+        tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+        self.requested = bool(flag.item())
+        return self.requested
+
+
+# --------------------------------------------------------------------------------------------------
+# the training loop
+
+
+@dataclass
+class Span:
+    """What a call of :func:`train_steps` measured."""
+
+    steps: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    @property
+    def images_per_sec(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Meter:
+    """Running loss and top-1 of a stretch of steps, kept on the device (no sync per step)."""
+
+    device: torch.device
+    loss: torch.Tensor = field(init=False)
+    correct: torch.Tensor = field(init=False)
+    steps: int = 0
+    seen: int = 0
+    images: int = 0  # over all processes
+    since: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    def add(self, loss_sum: torch.Tensor, correct: torch.Tensor, n: int, n_global: int) -> None:
+        self.loss += loss_sum
+        self.correct += correct
+        self.steps += 1
+        self.seen += n
+        self.images += n_global
+
+
+@dataclass
+class _Hooks:
+    """What :func:`train_steps` calls back (all optional)."""
+
+    on_step: Callable[[int], None] | None = None
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
+    report: Callable[[int, dict[str, float]], None] | None = None
+    report_every: int = 10
+    stop: Stop | None = None
+    on_stop: Callable[[int], None] | None = None
+
+
+def _slice(x: torch.Tensor, y: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, torch.Tensor]:
+    n = int(y.shape[0])
+    lo, hi = n * dist.rank // dist.world_size, n * (dist.rank + 1) // dist.world_size
+    return x[lo:hi], y[lo:hi]
+
+
+def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, end: int, steps_per_epoch: int,
+                stream: int = 0, whole_batches: bool = True, on_step: Callable[[int], None] | None = None,
+                on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+                report: Callable[[int, dict[str, float]], None] | None = None, report_every: int = 10,
+                stop: Stop | None = None, on_stop: Callable[[int], None] | None = None) -> Span:
+    """Train optimizer steps ``start .. end - 1`` of the recipe's schedule.
+
+    Step ``s`` is batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, whose order
+    and augmentation come from ``loader.set_epoch(stream * 100000 + epoch)``; so any span can
+    start anywhere (a rewind point, a checkpoint) and see the batches an uninterrupted run
+    would. ``on_step(step)`` runs after each step, ``on_epoch(epoch, step, stats)`` at the
+    end of each epoch, ``report(step, stats)`` every ``report_every`` steps. When ``stop`` is
+    requested, ``on_stop(step)`` runs at the next step boundary and ``KeyboardInterrupt`` is raised.
+    """
+    hooks = _Hooks(on_step, on_epoch, report, report_every, stop, on_stop)
+    span = Span()
+    step = start
+    while step < end:
+        epoch = step // steps_per_epoch
+        loader.set_epoch(stream * STREAM_STRIDE + epoch)
+        meter = _Meter(trainer.device)
+        step = _epoch(trainer, loader, recipe, step, end, steps_per_epoch, whole_batches, hooks, meter)
+        _end_epoch(trainer, recipe, epoch, step, end, steps_per_epoch, meter, span, hooks)
+    return span
+
+
+def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, spe: int, whole_batches: bool,
+           hooks: _Hooks, meter: _Meter) -> int:
+    """Steps from ``step`` to the end of its epoch (or ``end``); returns the step reached."""
+    dist, dev = trainer.dist, trainer.device
+    skip = step - (step // spe) * spe
+    rep = _Meter(dev)
+    for i, (x, y) in enumerate(loader):
+        if i < skip:
+            continue
+        if step >= end or i >= spe:
+            break
+        n_global = int(y.shape[0]) if whole_batches else int(y.shape[0]) * dist.world_size
+        if whole_batches and dist.enabled:
+            if n_global < dist.world_size:  # a tail too small to split: every process skips it
+                step += 1
+                continue
+            x, y = _slice(x, y, dist)
+        loss_sum, correct = trainer.step(x, y, recipe.lr_at(step, spe), n_global)
+        step += 1
+        meter.add(loss_sum, correct, int(y.shape[0]), n_global)
+        rep.add(loss_sum, correct, int(y.shape[0]), n_global)
+        if hooks.on_step is not None:
+            hooks.on_step(step)
+        if hooks.report is not None and (step % hooks.report_every == 0 or step == end):
+            _report(trainer, recipe, step, spe, rep, hooks.report)
+            rep = _Meter(dev)
+        if hooks.stop is not None and hooks.stop.check(dist, dev, step):
+            if hooks.on_stop is not None:
+                hooks.on_stop(step)
+            raise KeyboardInterrupt
+    return step
+
+
+def _report(trainer: Trainer, recipe: Recipe, step: int, spe: int, rep: _Meter,
+            report: Callable[[int, dict[str, float]], None]) -> None:
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+    seconds = max(time.perf_counter() - rep.since, 1e-9)
+    report(step, {"loss": float(rep.loss) / max(rep.seen, 1), "acc": 100.0 * int(rep.correct) / max(rep.seen, 1),
+                  "lr": recipe.lr_at(step - 1, spe), "images_per_sec": rep.seen * trainer.dist.world_size / seconds})
+
+
+def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int, spe: int, meter: _Meter,
+               span: Span, hooks: _Hooks) -> None:
+    """Add an epoch's totals (over all processes) to ``span``; call ``on_epoch`` when the epoch is complete."""
+    dev = trainer.device
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - meter.since
+    totals = torch.tensor([float(meter.loss), float(int(meter.correct)), float(meter.seen)], dtype=torch.float64)
+    if trainer.dist.enabled:
+        totals = totals.to(dev) if dev.type == "cuda" else totals
+        tdist.all_reduce(totals)
+        totals = totals.cpu()
+    span.steps += meter.steps
+    span.seconds += seconds
+    span.images += meter.images
+    span.loss_sum += float(totals[0])
+    span.correct += int(totals[1])
+    span.seen += int(totals[2])
+    if (step % spe == 0 or step >= end) and hooks.on_epoch is not None:
+        seen = max(float(totals[2]), 1.0)
+        hooks.on_epoch(epoch, step, {"loss": float(totals[0]) / seen, "train_acc": 100.0 * float(totals[1]) / seen,
+                                     "lr": recipe.lr_at(step - 1, spe), "seconds": seconds,
+                                     "images_per_sec": meter.images / max(seconds, 1e-9)})

@@ -1,0 +1,232 @@
+"""The evaluator (:func:`verify`): retrain a ticket with its mask fixed from its rewind step, record its test top-1.
+
+A ticket trains by its own *training contract*: the ``recipe``, ``rewind`` point and
+``seed`` at the top level of its provenance (:func:`training_contract`). A converted ticket
+written before converters copied the contract up falls back to its ``source_provenance``, so
+a converted ticket starts, as the reference's change-depth branch (Elastic LTH) does, at the
+source lottery's rewind step with the learning-rate schedule fast-forwarded to that step.
+
+Example:
+    >>> from ticketfmt import Ticket  # doctest: +SKIP
+    >>> verified, record = verify(Ticket.load("r56.ticket"), "cifar10")  # doctest: +SKIP
+    >>> record["start_step"], record["value"]  # doctest: +SKIP
+    (20, 91.3)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from ticketfmt.errors import DataError, TicketError
+from ticketfmt.ticket import Ticket
+from ticketfmt.train.dist import Dist, device_name, init_distributed
+from ticketfmt.train.fidelity import ImpOptions
+from ticketfmt.train.loop import ProgressFn, Span, Stop, Trainer, data_stream, evaluate, train_steps
+from ticketfmt.train.recipes import Recipe, get_recipe, recipe_for
+from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
+from ticketfmt.train.runfiles import RunLog, now
+
+__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "Verified", "verify"]
+
+CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize")
+"""The provenance fields that say how a ticket trains (a converted ticket carries its source's)."""
+
+
+def training_contract(provenance: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """A ticket's training contract and where it was read: ``"ticket"`` or ``"source_provenance"``.
+
+    Fields missing at the top level are taken from ``source_provenance`` (recursively, for a
+    conversion of a conversion). A ticket made by ``ticket new`` (method ``init``) rewinds to 0; an
+    IMP ticket of ticketfmt 1.0 (no ``imp_options`` recorded) was trained with ``normalize="cifar"``.
+
+    Example:
+        >>> training_contract({"method": "elastic", "source_provenance": {"rewind": "20it", "seed": 3}})
+        ({'rewind': '20it', 'seed': 3}, 'source_provenance')
+    """
+    own = {k: provenance[k] for k in CONTRACT_FIELDS if provenance.get(k) is not None}
+    if provenance.get("method") == "init":
+        own.setdefault("rewind", "0")
+    if provenance.get("method") == "imp" and "imp_options" not in provenance:
+        own.setdefault("normalize", "cifar")  # ticketfmt 1.0's IMP tickets were trained on the data's own statistics
+    source = provenance.get("source_provenance")
+    if not isinstance(source, Mapping):
+        return own, "ticket"
+    inherited, _ = training_contract(source)
+    return {**inherited, **own}, ("ticket" if "rewind" in own else "source_provenance")
+
+
+@dataclass(frozen=True)
+class VerifyPlan:
+    """What :func:`verify` trains: the recipe, the steps ``start_step .. total_steps``, the seed and data stream."""
+
+    recipe: Recipe
+    seed: int
+    steps_per_epoch: int
+    start_step: int
+    total_steps: int
+    stream: int
+    contract: str
+    from_scratch: bool
+    normalize: str = "reference"
+
+    @property
+    def start_lr(self) -> float:
+        """The learning rate of the first step (the schedule fast-forwarded to ``start_step``)."""
+        return self.recipe.lr_at(self.start_step, self.steps_per_epoch)
+
+    def event(self) -> dict[str, Any]:
+        return {"phase": "plan", "start_step": self.start_step, "steps": self.total_steps, "lr": self.start_lr,
+                "rewind": self.recipe.rewind, "contract": self.contract, "from_scratch": self.from_scratch}
+
+
+class Verified(NamedTuple):
+    """:func:`verify`'s answer: a new ticket with the record appended to its results, and the record."""
+
+    ticket: Ticket
+    record: dict[str, Any]
+
+
+def _recipe(ticket: Ticket, contract: Mapping[str, Any], recipe: str | Recipe | None,
+            overrides: Mapping[str, Any]) -> Recipe:
+    if isinstance(recipe, Recipe):
+        base = recipe
+    elif recipe is not None:
+        base = get_recipe(recipe)
+    elif isinstance(contract.get("recipe"), Mapping):
+        base = Recipe.from_json(contract["recipe"])
+    else:
+        base = recipe_for(ticket.spec)
+    rewind = overrides.get("rewind")
+    if rewind is None and contract.get("rewind") is not None:
+        rewind = str(contract["rewind"])
+    return base.override(**{**overrides, "rewind": rewind})
+
+
+def _plan(ticket: Ticket, recipe: Recipe, seed: int, spe: int, contract: str, from_scratch: bool,
+          normalize: str) -> VerifyPlan:
+    prov = ticket.provenance
+    total = recipe.total_steps(spe)
+    start = 0 if from_scratch else recipe.rewind_step(spe)
+    if start >= total:
+        raise TicketError(f"the ticket's rewind point {recipe.rewind} (step {start}) is not before the end of training "
+                          f"({total} steps of {spe} a epoch)",
+                          fix="train longer (--epochs), rewind earlier (--rewind), or pass --from-scratch")
+    # an IMP ticket retrains on the batches of its own level (every level's, by the reference's order)
+    stream = 0
+    if prov.get("method") == "imp":
+        stream = data_stream(int(prov.get("level", 0)), ImpOptions.from_provenance(prov).data_order)
+    return VerifyPlan(recipe, seed, spe, start, total, stream, contract, from_scratch, normalize)
+
+
+def _check_classes(ticket: Ticket, dataset: str) -> bool:
+    from ticketfmt import data as D
+
+    dspec = D.get_spec(dataset)
+    if dspec.num_classes and dspec.num_classes != ticket.num_classes:
+        raise DataError(f"{dataset} has {dspec.num_classes} classes but the ticket's {ticket.arch} head has "
+                        f"{ticket.num_classes}", fix="verify on the dataset the ticket was made for")
+    return dspec.small
+
+
+def _train(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: ProgressFn | None,
+           log: RunLog) -> Span:
+    t0 = time.perf_counter()
+    spe, start, total = plan.steps_per_epoch, plan.start_step, plan.total_steps
+
+    def report(s: int, stats: dict[str, float]) -> None:
+        if emit is None:
+            return
+        elapsed = time.perf_counter() - t0
+        eta = (total - s) * elapsed / (s - start) if s > start else None
+        emit({"phase": "train", "level": level, "levels": None, "epoch": (s - 1) // spe + 1,
+              "epochs": plan.recipe.epochs, "step": s, "steps": total, "start_step": start, "eta_s": eta, **stats})
+
+    def on_epoch(epoch: int, s: int, stats: dict[str, float]) -> None:
+        log.write({"event": "epoch", "epoch": epoch + 1, "step": s, **stats})
+
+    stop = Stop()
+    with stop.installed():
+        return train_steps(trainer, data.train, plan.recipe, start=start, end=total, steps_per_epoch=spe,
+                           stream=plan.stream, whole_batches=data.whole_batches, report=report, on_epoch=on_epoch,
+                           stop=stop)
+
+
+def _record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, correct: int, seen: int,
+            span: Span, dev: torch.device, dist: Dist) -> dict[str, Any]:
+    rec = plan.recipe
+    record: dict[str, Any] = {
+        "dataset": dataset, "split": "test", "metric": "top1", "value": round(100.0 * correct / max(seen, 1), 2),
+        "correct": correct, "total": seen, "epochs": rec.epochs, "subset": subset, "seed": plan.seed,
+        "recipe": rec.to_json(), "date": now(), "device": device_name(dev), "world_size": dist.world_size,
+        "images_per_sec": round(span.images_per_sec, 1) if span.seconds > 0 else None,
+        "source": "verify", "start_step": plan.start_step, "start_lr": plan.start_lr, "rewind": rec.rewind,
+        "contract": plan.contract, "steps": plan.total_steps - plan.start_step, "from_scratch": plan.from_scratch,
+        "normalize": plan.normalize,
+        "sparsity": round(ticket.sparsity, 6),
+    }
+    for key in ("dense_reference", "imp_reference"):
+        if isinstance(ticket.provenance.get(key), Mapping):
+            record[key] = dict(ticket.provenance[key])
+    return record
+
+
+def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: str | Recipe | None = None,
+           subset: int | None = None, seed: int | None = None, device: str | torch.device | None = "auto",
+           data_dir: str | os.PathLike[str] | None = None, compile: bool = False, progress: ProgressFn | None = None,
+           sync_bn: bool = True, store_trained: bool = False, log_path: str | os.PathLike[str] | None = None,
+           num_workers: int = 2, normalize: str | None = None, data_factory: DataFactory | None = None,
+           **overrides: Any) -> Verified:
+    """Retrain a ticket with its mask fixed and record its test top-1; returns a new ticket and the record.
+
+    Training starts from the ticket's ``init`` weights (``θ_r ⊙ m``) at its rewind step, the
+    learning-rate schedule fast-forwarded to it (``from_scratch``: at step 0), with a fresh
+    optimizer. The recipe, rewind point and seed are the ticket's training contract
+    (:func:`training_contract`; else the family default), with ``overrides`` (``epochs``,
+    ``lr``, ``batch_size``, ``rewind``, ...); ``normalize`` defaults to the contract's, else
+    ``reference`` (ImageNet mean/std, open_lth's). An IMP ticket verified with the budget it was found
+    with (same seed, subset, epochs) retrains on the very batches of its IMP level, so on the
+    CPU it reproduces the recorded accuracy exactly.
+
+    The record (``dataset``, ``split``, ``metric``, ``value`` (top-1, %), ``correct``, ``total``,
+    ``epochs``, ``subset``, ``seed``, ``recipe``, ``date``, ``device``, ``images_per_sec``,
+    ``start_step``, ``start_lr``, ``rewind``, ``contract``, ``from_scratch``,
+    ``dense_reference``/``imp_reference`` when the provenance knows them) is appended to the
+    new ticket's results; with ``store_trained`` its trained weights are the retrained ones.
+    ``ticket`` itself is not changed.
+
+    Raises:
+        DataError: the dataset cannot be loaded or its class count does not fit the ticket.
+        TicketError: bad recipe values, or a rewind point at or after the end of training.
+    """
+    small = _check_classes(ticket, dataset)
+    contract, origin = training_contract(ticket.provenance)
+    seed = int(contract.get("seed", 0)) if seed is None else int(seed)
+    normalize = str(contract.get("normalize", "reference")) if normalize is None else normalize
+    rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), small)
+    dist, dev = init_distributed(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    emit = progress if (progress is not None and dist.is_main) else None
+    data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
+                                       seed=seed, progress=emit, num_workers=num_workers, normalize=normalize)
+    plan = _plan(ticket, rec, seed, len(data.train), origin, from_scratch, normalize)
+    if emit:
+        emit(plan.event())
+    trainer = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, compile=compile,
+                      sync_bn=sync_bn)
+    log = RunLog(Path(log_path) if log_path else None, dist.is_main)
+    span = _train(trainer, data, plan, ticket.provenance.get("level"), emit, log)
+    correct, seen = evaluate(trainer.module, data.test, device=dev, dist=dist, progress=emit)
+    record = _record(ticket, dataset, plan, subset, correct, seen, span, dev, dist)
+    log.write({"event": "verify", **{k: v for k, v in record.items() if k != "recipe"}})
+    changes: dict[str, Any] = {"results": [*ticket.results, record]}
+    if store_trained:
+        changes["trained"] = trainer.state_dict()  # the new ticket zeroes the pruned weights
+    return Verified(ticket.replace(**changes), record)
