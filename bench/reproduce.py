@@ -1,50 +1,68 @@
-"""Reproduce the Elastic Lottery Ticket result (issue 6, "Reproduction") at three scales.
+"""Reproduce the Elastic Lottery Ticket result (issue 6, "Reproduction"; issue 12) at several scales.
 
 Protocol (same data, seeds and per-training budget for every arm):
 
-1. IMP with rewinding on a source (``cifar_resnet20``) and a target (``cifar_resnet32``);
-   three pruning levels are reported (``paper``: levels 4/7/10 at rate 0.2 = 59/79/89%;
-   ``cpu``/``smoke``: levels 1/2/3 at rate 0.52 = 52/77/89%, fewer levels with a larger
-   rate because every level costs a full training).
-2. At each level, train on the target: (a) the target's own IMP ticket, (b) the source
-   ticket converted with ``interpolate``, (c) with ``append``, (d) random pruning of the
-   dense level-0 target ticket at the per-layer density of (b), (e) SNIP at the sparsity
-   of (b), (f) the dense target (level 0). Squeeze arm: the target's IMP ticket converted
-   back to the source architecture with ``spread``, against the source's own IMP ticket.
-3. Every retraining starts from the ticket's rewind weights at the rewind step (the
-   schedule continues from there), exactly like the IMP levels >= 1. The IMP arms (a),
-   (f) and the source's own ticket are not retrained for the IMP seed: their IMP level
-   *is* that training (``verify`` with the same seed and budget reproduces it exactly).
+1. IMP with rewinding on a source and a target network (the target first, so that its dense
+   accuracy is known after the first training); three pruning levels are reported (``paper``:
+   levels 4/7/10 at rate 0.2 = 59/79/89%; the CPU scales: levels 1/2/3 at a rate near 0.5,
+   fewer levels with a larger rate because every level costs a full training).
+2. At each level, train on the target: (a) the target's own IMP ticket, (b) the source ticket
+   converted with ``interpolate``, (c) with ``append``, (d) random pruning of the dense level-0
+   target ticket at the per-layer density of (b), (e) SNIP at the sparsity of (b), (g) one-shot
+   global magnitude pruning of the trained dense target at the sparsity of (b), (h) reinit: (b)'s
+   mask on a freshly initialized network (open_lth's ``randomly_reinitialize`` branch: same start
+   step), (f) the dense target (level 0). Squeeze arm: the target's IMP ticket converted back to
+   the source architecture with ``spread``, against the source's own IMP ticket.
+3. Every retraining starts from the ticket's rewind weights at the rewind step (the schedule
+   continues from there), exactly like the IMP levels >= 1. The IMP arms (a), (f) and the
+   source's own ticket are not retrained for the IMP seed: their IMP level *is* that training
+   (``verify`` with the same seed and budget reproduces it exactly).
 
-Every arm writes ``arms/<arm>.json`` as soon as it finishes; ``--resume`` skips finished
-arms and resumes interrupted IMP runs from their checkpoints. Outputs: ``results.md``,
-``results.json``, ``accuracy_vs_sparsity.png`` (Pillow, no matplotlib).
+Every arm writes ``arms/<arm>.json`` as soon as it finishes; ``--resume`` skips finished arms
+and resumes interrupted IMP runs from their checkpoints. ``--time-limit MINUTES`` makes a run a
+*slice*: no retraining starts unless its estimated time fits before the limit, and an IMP run
+in progress stops at the limit after writing a checkpoint (``--resume`` continues it at that
+step); every slice is logged in ``slices.jsonl`` (wall and CPU seconds, threads, arms done).
+Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
+``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
 Scales:
 
-- ``smoke``: cifar10-mini, cifar_resnet14 -> cifar_resnet20, a few steps; < 3 minutes.
-- ``cpu``: cifar10-jpeg, 1,500 class-balanced training images x 2 epochs, a fixed
-  class-balanced 1,000-image test subset, batch 32 at lr 0.05 (twice the optimizer steps of
-  batch 64 for the same images: with 1,500 x 2 at batch 64 the dense ResNet-32 stayed near
-  chance), rewind 4 it, one seed (``--seeds 0,1`` adds seed 1 to a finished run with
-  ``--resume``); ~40 minutes on 2 shared CPU cores.
+- ``tiny``: cifar10-mini (the tests' copy), cifar_resnet14 -> cifar_resnet20, 64 images, 2
+  steps a training; seconds (the GPU script's CPU smoke run).
+- ``smoke``: cifar10-mini, cifar_resnet14 -> cifar_resnet20, two levels, a few steps; < 3 minutes.
+- ``cpu``: cifar10-jpeg, 2,500 class-balanced training images x 2 epochs, a fixed
+  class-balanced 1,000-image test subset, batch 32 at lr 0.05, rewind 4 it, two seeds; the
+  first, small reproduction (its dense ResNet-32 stays near 25%: too short to rank methods).
+- ``cpu-full``: the scale of issue 12 where the dense target converges enough to rank methods
+  (>= 80% top-1 on the whole 10,000-image test split): cifar10-jpeg, all 50,000 training
+  images, cifar_resnet14 -> cifar_resnet20, the reference recipe (batch 128, lr 0.1, momentum
+  0.9, wd 1e-4) shortened to 8 epochs with its milestones scaled (x0.1 at epochs 4 and 6) and
+  the rewind point scaled likewise (1000 of 62,560 iterations -> 50 of 3,128), IMP rate 0.54
+  (levels 1/2/3 = 54.0/78.8/90.3%), seed 0 at the three levels and seed 1 at the two highest,
+  one thread. 49 arms from 51 trainings (16 IMP levels, 35 retrainings; 38 of ResNet-20, 13 of
+  ResNet-14), 20.2M training images (400,384 a dense training): about 13 CPU hours at ~400
+  images/s (one quiet thread), about 30 at ~180 (one thread under contention); run it in
+  slices of <= 2 hours (``--time-limit 110 --resume``).
 - ``paper``: the paper's schedule (160 epochs, full data, rewind 1000 it, 10 levels,
   2 seeds, full test split); for GPUs.
 
 Run::
 
     .venv/bin/python bench/reproduce.py --scale smoke
-    nohup .venv/bin/python bench/reproduce.py --scale cpu --resume > bench/results/reproduce-cpu/run.log 2>&1 &
+    .venv/bin/python bench/reproduce.py --scale cpu-full --sanity      # the protocol end to end in minutes
+    OMP_NUM_THREADS=1 nohup .venv/bin/python bench/reproduce.py --scale cpu-full --resume --time-limit 110 \\
+        >> bench/results/reproduce-cpu-full/run.log 2>&1 &
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -57,17 +75,25 @@ if not (os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DAT
     os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 SCALES: dict[str, dict[str, Any]] = {
+    "tiny": dict(dataset="cifar10-mini", source="cifar_resnet14", target="cifar_resnet20", subset=64, epochs=1,
+                 batch_size=32, levels=2, report=(1, 2), rate=0.5, rewind="1it", seeds=(0,), test_subset=100,
+                 snip_batches=1, threads=None, data_dir=str(ROOT / "tests" / "data")),
     "smoke": dict(dataset="cifar10-mini", source="cifar_resnet14", target="cifar_resnet20", subset=128, epochs=1,
-                  batch_size=64, levels=3, report=(1, 2, 3), rate=0.52, rewind="1it", seeds=(0,), test_subset=200,
-                  snip_batches=1, threads=2),
+                  batch_size=64, levels=2, report=(1, 2), rate=0.52, rewind="1it", seeds=(0,), test_subset=200,
+                  snip_batches=1, threads=1),
     "cpu": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=2500, epochs=2,
                 batch_size=32, lr=0.05, levels=3, report=(1, 2, 3), rate=0.52, rewind="4it", seeds=(0,),
-                test_subset=1000,
-                snip_batches=2, threads=2),
+                test_subset=1000, snip_batches=2, threads=2,
+                methods=("imp", "interpolate", "append", "random", "snip", "dense", "squeeze", "source_imp")),
+    "cpu-full": dict(dataset="cifar10-jpeg", source="cifar_resnet14", target="cifar_resnet20", subset=None, epochs=8,
+                     batch_size=128, levels=3, report=(1, 2, 3), rate=0.54, rewind="50it", seeds=(0, 1),
+                     extra_seed_report=(2, 3), test_subset=None, snip_batches=10, threads=1),
     "paper": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=None, epochs=160,
                   batch_size=128, levels=10, report=(4, 7, 10), rate=0.2, rewind="1000it", seeds=(0, 1),
                   test_subset=None, snip_batches=10, threads=None),
 }
+"""Scale settings. ``report``: the levels retrained for the first seed; ``extra_seed_report``: those of
+the other seeds (default all of ``report``); ``methods``: the rows (default all of :data:`METHODS`)."""
 
 METHODS = [  # (key, label) in table / plot order
     ("imp", "IMP on target (a)"),
@@ -75,10 +101,22 @@ METHODS = [  # (key, label) in table / plot order
     ("append", "ETT append (c)"),
     ("random", "random, per-layer like (b) (d)"),
     ("snip", "SNIP at (b)'s sparsity (e)"),
+    ("magnitude", "one-shot magnitude at (b)'s sparsity (g)"),
+    ("reinit", "reinit: (b)'s mask, fresh init (h)"),
     ("dense", "dense target (f)"),
     ("squeeze", "squeeze: target IMP -> source, spread"),
     ("source_imp", "IMP on source (squeeze reference)"),
 ]
+
+RETRAINED = ("interpolate", "random", "snip", "magnitude", "reinit", "append", "squeeze")
+"""The arms that cost one retraining each, in the order a run trains them (most important first)."""
+
+REINIT_SEED_OFFSET = 10_000
+"""The reinit arm's fresh initialization uses seed ``seed + REINIT_SEED_OFFSET`` (never an IMP run's)."""
+
+
+class SliceEnd(Exception):
+    """The slice's time limit was reached; the run continues with ``--resume``."""
 
 
 def log(msg: str) -> None:
@@ -116,12 +154,22 @@ def _test_subset_factory(n: int | None) -> Any:
 
 
 class Bench:
-    def __init__(self, scale: str, out: Path, resume: bool) -> None:
+    """One reproduction folder: its arms, the order they train in, the slice's time limit, the report."""
+
+    def __init__(self, scale: str, out: Path, resume: bool, cfg: dict[str, Any] | None = None,
+                 device: str = "cpu", time_limit_s: float | None = None) -> None:
         self.scale = scale
-        self.cfg = dict(SCALES[scale])
+        self.cfg = dict(cfg if cfg is not None else SCALES[scale])
+        self.methods = tuple(self.cfg.get("methods") or [k for k, _ in METHODS])
+        self.device = device
         self.data_factory = _test_subset_factory(self.cfg["test_subset"])
         self.out = out
         self.resume = resume
+        self.t_start = time.monotonic()
+        self.cpu_start = time.process_time()
+        self.deadline = None if time_limit_s is None else self.t_start + time_limit_s
+        self.finished_here: list[str] = []
+        self._last_report = -math.inf
         from ticketfmt.train.recipes import recipe_for
 
         c = self.cfg
@@ -130,6 +178,33 @@ class Bench:
         self.arms_dir = out / "arms"
         self.runs_dir = out / "runs"
         self.tickets_dir = out / "tickets"
+
+    # -- the plan ----------------------------------------------------------------------------------
+    def seed_levels(self, index: int) -> tuple[int, ...]:
+        """The levels retrained for the ``index``-th seed (the first seed: ``report``)."""
+        c = self.cfg
+        return tuple(c["report"]) if index == 0 else tuple(c.get("extra_seed_report") or c["report"])
+
+    def retrained(self) -> list[str]:
+        return [m for m in RETRAINED if m in self.methods]
+
+    def planned_arms(self) -> list[str]:
+        """Every arm file a complete run writes (IMP runs not counted: they are the arms' trainings)."""
+        c, names = self.cfg, []
+        for i, seed in enumerate(c["seeds"]):
+            if "dense" in self.methods:
+                names.append(f"dense-s{seed}")
+            for level in c["report"]:
+                names += [f"{m}-L{level}-s{seed}" for m in ("imp", "source_imp") if m in self.methods]
+            for level in self.seed_levels(i):
+                names += [f"{m}-L{level}-s{seed}" for m in self.retrained()]
+        return names
+
+    def planned_trainings(self) -> tuple[int, int]:
+        """(IMP levels, retrainings) of a complete run."""
+        c = self.cfg
+        imp = len(c["seeds"]) * 2 * (c["levels"] + 1)
+        return imp, sum(len(self.seed_levels(i)) for i in range(len(c["seeds"]))) * len(self.retrained())
 
     # -- arms --------------------------------------------------------------------------------------
     def arm_path(self, name: str) -> Path:
@@ -141,48 +216,157 @@ class Bench:
             return json.loads(p.read_text())
         return None
 
-    def save_arm(self, name: str, rec: dict[str, Any]) -> dict[str, Any]:
-        rec = {"arm": name, **rec}
+    def save_arm(self, name: str, rec: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+        import torch
+
+        rec = {"arm": name, **rec, "threads": torch.get_num_threads(), "device": self.device,
+               "load_average_1min": _load_average(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         _write_json(self.arm_path(name), rec)
-        top1 = rec.get("top1")
-        log(f"arm {name}: top1 {top1} sparsity {rec.get('sparsity')} wall {rec.get('wall_seconds')} s")
+        if not quiet:
+            self.finished_here.append(name)
+            if rec["method"] == "imp-run":
+                log(f"IMP run {name} complete: top1 by level {[lv['top1'] for lv in rec['levels']]}")
+            else:
+                log(f"arm {name}: top1 {rec.get('top1')} sparsity {rec.get('sparsity')} wall {rec.get('wall_seconds')} s")
         return rec
+
+    # -- the slice's time limit --------------------------------------------------------------------
+    def deadline_passed(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def estimate_seconds(self, arch: str) -> float | None:
+        """The expected wall time of one retraining of ``arch``: the median of those done, else of its IMP levels."""
+        arms = self.load_arms()
+        walls = [float(a["wall_seconds"]) for a in arms
+                 if a.get("arch") == arch and a["method"] in RETRAINED and a.get("wall_seconds")]
+        if walls:
+            return statistics.median(walls)
+        secs = [float(lv["train_seconds"]) for a in arms if a["method"] == "imp-run" and a["arch"] == arch
+                for lv in a["levels"][1:] if lv.get("train_seconds")]
+        return statistics.median(secs) * 1.1 if secs else None  # + the evaluation
+
+    def check_fits(self, name: str, arch: str) -> None:
+        """Raise :class:`SliceEnd` unless the arm's estimated time fits in what is left of the slice."""
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        est = self.estimate_seconds(arch)
+        if left <= 0 or (est is not None and est > left):
+            raise SliceEnd(f"{name} (~{est or 0:.0f} s) does not fit in the {max(left, 0):.0f} s left of the slice")
+
+    def _progress(self, what: str, interrupt: bool, on_level: Any = None) -> Any:
+        """A progress callback: one log line per epoch; IMP runs (``interrupt``) stop at the deadline."""
+        state: dict[str, Any] = {"epoch": None, "signalled": False}
+
+        def cb(ev: dict[str, Any]) -> None:
+            phase = ev.get("phase")
+            if phase == "train":
+                key = (ev.get("level"), ev.get("epoch"))
+                if key != state["epoch"]:
+                    state["epoch"] = key
+                    log(f"{what}: level {ev.get('level')} epoch {ev.get('epoch')}/{ev.get('epochs')} step "
+                        f"{ev.get('step')}/{ev.get('steps')} loss {ev.get('loss', 0):.3f} acc {ev.get('acc', 0):.1f}% "
+                        f"{ev.get('images_per_sec', 0):.0f} img/s")
+                if interrupt and not state["signalled"] and self.deadline_passed():
+                    state["signalled"] = True  # the run's own handler checkpoints and stops at the next step
+                    log(f"{what}: time limit reached, stopping at the next step (checkpoint written)")
+                    signal.raise_signal(signal.SIGINT)
+            elif phase == "level":
+                log(f"{what}: level {ev.get('level')} done: top1 {ev.get('top1'):.2f}% sparsity "
+                    f"{ev.get('sparsity'):.4f}")
+                if on_level is not None:
+                    on_level()
+
+        return cb
 
     # -- IMP ---------------------------------------------------------------------------------------
     def imp(self, arch: str, seed: int) -> dict[str, Any]:
+        """The IMP run of ``arch``: its record is saved after every level, its free arms as they come."""
         name = f"imp-{arch}-s{seed}"
         prev = self.done(name)
-        if prev is not None:
+        if prev is not None and prev.get("complete", True):
             return prev
         from ticketfmt.train import find
 
         c = self.cfg
         run_dir = self.runs_dir / name
         log(f"IMP {arch} seed {seed}: {c['levels']} levels at rate {c['rate']} -> {run_dir}")
-        t0 = time.perf_counter()
-        res = find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
-                   subset=c["subset"], seed=seed, resume=True, device="cpu", num_workers=1,
-                   data_factory=self.data_factory)
-        wall = time.perf_counter() - t0
-        # per-level training seconds and images from the metrics log (survives resumes)
+
+        def level_done() -> None:
+            self.free_arms(self.save_arm(name, self.imp_record(arch, seed, run_dir, False), quiet=True))
+
+        try:
+            find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
+                 subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1,
+                 data_factory=self.data_factory, progress=self._progress(f"IMP {arch} s{seed}", True, level_done))
+        except KeyboardInterrupt:
+            if self.deadline_passed():
+                raise SliceEnd(f"time limit reached during IMP {arch} seed {seed}; its checkpoint is written") from None
+            raise
+        rec = self.save_arm(name, self.imp_record(arch, seed, run_dir, True))
+        self.free_arms(rec)
+        return rec
+
+    def imp_record(self, arch: str, seed: int, run_dir: Path, complete: bool) -> dict[str, Any]:
+        """An IMP run's record from its folder: per level top-1, sparsity, steps, images, training seconds."""
         secs: dict[int, float] = {}
+        finished: dict[int, dict[str, Any]] = {}
+        cut: set[int] = set()
         for line in (run_dir / "metrics.jsonl").read_text().splitlines():
             ev = json.loads(line)
             if ev.get("event") == "epoch":
                 secs[int(ev["level"])] = secs.get(int(ev["level"]), 0.0) + float(ev.get("seconds", 0.0))
+            elif ev.get("event") == "level":
+                finished[int(ev["level"])] = ev
+            elif ev.get("event") == "interrupted":
+                cut.add(int(ev["level"]))
         run = json.loads((run_dir / "run.json").read_text())
         spe, r = int(run["steps_per_epoch"]), int(run["rewind_step"])
         total = self.recipe.total_steps(spe)
         levels = []
-        for lv, (path, acc, sp) in enumerate(zip(res.tickets, res.accuracies, res.sparsities)):
-            steps = total if lv == 0 else total - r
-            levels.append({"level": lv, "path": str(path), "top1": acc, "sparsity": round(sp, 6),
-                           "steps": steps, "epochs": round(steps / spe, 4), "images": steps * self.recipe.batch_size,
-                           "train_seconds": round(secs.get(lv, 0.0), 2)})
-        return self.save_arm(name, {"method": "imp-run", "arch": arch, "seed": seed, "levels": levels,
-                                    "steps_per_epoch": spe, "rewind_step": r,
-                                    "wall_seconds_this_session": round(wall, 2),
-                                    "train_seconds": round(sum(secs.values()), 2)})
+        for lv in sorted(finished):
+            ev, steps = finished[lv], (total if lv == 0 else total - r)
+            images = steps * self.recipe.batch_size
+            seconds = secs.get(lv, 0.0)
+            if lv in cut:  # the epoch cut by a slice's end logged no seconds: from the level's images/s instead
+                from ticketfmt.ticket import Ticket
+
+                speed = Ticket.load(ev["path"]).results[0].get("images_per_sec")
+                seconds = images / speed if speed else seconds
+            levels.append({"level": lv, "path": str(ev["path"]), "top1": round(float(ev["test_acc"]), 2),
+                           "correct": ev.get("correct"), "total": ev.get("total"),
+                           "sparsity": round(float(ev["sparsity"]), 6), "steps": steps,
+                           "epochs": round(steps / spe, 4), "images": images,
+                           "train_seconds": round(seconds, 2), "train_seconds_estimated": lv in cut})
+        return {"method": "imp-run", "arch": arch, "seed": seed, "complete": complete, "levels": levels,
+                "steps_per_epoch": spe, "rewind_step": r, "train_seconds": round(sum(secs.values()), 2)}
+
+    def free_arms(self, imp_rec: dict[str, Any]) -> None:
+        """The arms an IMP run's levels are (dense, IMP on target, IMP on source), written once each level exists."""
+        c = self.cfg
+        have = {lv["level"] for lv in imp_rec["levels"]}
+        seed = imp_rec["seed"]
+        wanted: list[tuple[str, str, int]] = []
+        if imp_rec["arch"] == c["target"]:
+            wanted.append((f"dense-s{seed}", "dense", 0))
+            wanted += [(f"imp-L{lv}-s{seed}", "imp", lv) for lv in c["report"]]
+        if imp_rec["arch"] == c["source"]:
+            wanted += [(f"source_imp-L{lv}-s{seed}", "source_imp", lv) for lv in c["report"]]
+        for name, method, level in wanted:
+            if method in self.methods and level in have:
+                self.from_imp(name, method, imp_rec, level)
+
+    def from_imp(self, name: str, method: str, imp_rec: dict[str, Any], level: int) -> dict[str, Any]:
+        prev = self.done(name)
+        if prev is not None:
+            return prev
+        lv = next(x for x in imp_rec["levels"] if x["level"] == level)
+        return self.save_arm(name, {"method": method, "arch": imp_rec["arch"], "seed": imp_rec["seed"], "level": level,
+                                    "sparsity": lv["sparsity"], "top1": lv["top1"], "correct": lv.get("correct"),
+                                    "total": lv.get("total"), "steps": lv["steps"],
+                                    "epochs": lv["epochs"], "images": lv["images"],
+                                    "train_seconds": lv["train_seconds"], "wall_seconds": lv["train_seconds"],
+                                    "note": "the IMP level's own training (same seed and budget as a retraining)"})
 
     # -- one retraining ----------------------------------------------------------------------------
     def retrain(self, name: str, method: str, ticket: Any, seed: int, level: int, extra: dict[str, Any],
@@ -191,9 +375,10 @@ class Bench:
 
         c = self.cfg
         log(f"arm {name}: training {ticket.arch} at sparsity {ticket.sparsity:.4f}")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         _, rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
-                        rewind=self.recipe.rewind, device="cpu", num_workers=1, data_factory=self.data_factory)
+                        rewind=self.recipe.rewind, device=self.device, num_workers=1, data_factory=self.data_factory,
+                        progress=self._progress(f"arm {name}", False))
         wall = time.perf_counter() - t0
         steps = int(rec["steps"])
         spe = self._spe(seed)
@@ -203,22 +388,12 @@ class Bench:
             "epochs": round(steps / spe, 4), "images": steps * self.recipe.batch_size,
             "train_seconds": round(steps * self.recipe.batch_size / rec["images_per_sec"], 2)
             if rec.get("images_per_sec") else None,
-            "wall_seconds": round(wall + prep_seconds, 2), "prep_seconds": round(prep_seconds, 3), **extra})
+            "wall_seconds": round(wall + prep_seconds, 2), "prep_seconds": round(prep_seconds, 3),
+            "cpu_seconds": round(time.process_time() - cpu0, 1), **extra})
 
     def _spe(self, seed: int) -> int:
         run = json.loads((self.runs_dir / f"imp-{self.cfg['target']}-s{seed}" / "run.json").read_text())
         return int(run["steps_per_epoch"])
-
-    def from_imp(self, name: str, method: str, imp_rec: dict[str, Any], level: int) -> dict[str, Any]:
-        prev = self.done(name)
-        if prev is not None:
-            return prev
-        lv = imp_rec["levels"][level]
-        return self.save_arm(name, {"method": method, "arch": imp_rec["arch"], "seed": imp_rec["seed"], "level": level,
-                                    "sparsity": lv["sparsity"], "top1": lv["top1"], "steps": lv["steps"],
-                                    "epochs": lv["epochs"], "images": lv["images"],
-                                    "train_seconds": lv["train_seconds"], "wall_seconds": lv["train_seconds"],
-                                    "note": "the IMP level's own training (same seed and budget as a retraining)"})
 
     def snip_data(self, seed: int) -> list[Any]:
         from ticketfmt import data as D
@@ -236,64 +411,53 @@ class Bench:
 
     # -- the whole protocol ------------------------------------------------------------------------
     def run(self) -> None:
-        """IMP on both networks first, then the arms method by method over all levels, in order of
-        importance (interpolate, random, SNIP, append, squeeze), so that a run cut short still has
-        the core comparison at every sparsity."""
-        from ticketfmt.converters import convert
-        from ticketfmt.pruning import prune
-        from ticketfmt.ticket import Ticket
-
+        """IMP on the target (its dense level first) and the source, then the retrained arms method by method over
+        the levels, in order of importance (interpolate, random, SNIP, magnitude, reinit, append, squeeze), so
+        that a run cut short still has the core comparison at every sparsity; then the next seed."""
         c = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         _write_json(self.out / "config.json", {"scale": self.scale, **{k: v for k, v in c.items()},
-                                               "recipe": self.recipe.to_json()})
-        for seed in c["seeds"]:
-            src = self.imp(c["source"], seed)
+                                               "methods": list(self.methods), "recipe": self.recipe.to_json()})
+        for i, seed in enumerate(c["seeds"]):
             tgt = self.imp(c["target"], seed)
-            self.from_imp(f"dense-s{seed}", "dense", tgt, 0)
-            for level in c["report"]:
-                self.from_imp(f"imp-L{level}-s{seed}", "imp", tgt, level)
-                self.from_imp(f"source_imp-L{level}-s{seed}", "source_imp", src, level)
-            self.report()
-            dense_ticket = Ticket.load(tgt["levels"][0]["path"])
-            snip_batches: list[Any] | None = None
-
-            def converted(level: int, strategy: str) -> tuple[Any, float]:
-                t0 = time.perf_counter()
-                tk = convert(Ticket.load(src["levels"][level]["path"]), c["target"], strategy=strategy)
-                return tk, time.perf_counter() - t0
-
-            for method in ("interpolate", "random", "snip", "append", "squeeze"):
-                for level in c["report"]:
+            src = self.imp(c["source"], seed)
+            self.refresh()
+            prep = ArmMaker(self, seed, tgt, src)
+            for method in self.retrained():
+                for level in self.seed_levels(i):
                     name = f"{method}-L{level}-s{seed}"
                     if self.done(name) is not None:
                         continue
-                    if method in ("interpolate", "append"):
-                        tk, secs = converted(level, method)
-                        self.retrain(name, method, tk, seed, level,
-                                     {"mapping": tk.provenance.get("mapping"), "convert_seconds": round(secs, 3)},
-                                     prep_seconds=secs)
-                    elif method == "random":
-                        like, _ = converted(level, "interpolate")
-                        t0 = time.perf_counter()
-                        tk = prune(dense_ticket, method="random", like=like, seed=seed)
-                        self.retrain(name, "random", tk, seed, level, {"like": "interpolate"},
-                                     prep_seconds=time.perf_counter() - t0)
-                    elif method == "snip":
-                        like, _ = converted(level, "interpolate")
-                        snip_batches = snip_batches or self.snip_data(seed)
-                        t0 = time.perf_counter()
-                        tk = prune(dense_ticket, like.sparsity, method="snip", data=snip_batches,
-                                   batches=len(snip_batches), seed=seed)
-                        self.retrain(name, "snip", tk, seed, level, {"batches": len(snip_batches)},
-                                     prep_seconds=time.perf_counter() - t0)
-                    else:
-                        t0 = time.perf_counter()
-                        tk = convert(Ticket.load(tgt["levels"][level]["path"]), c["source"], strategy="spread")
-                        self.retrain(name, "squeeze", tk, seed, level, {"mapping": tk.provenance.get("mapping")},
-                                     prep_seconds=time.perf_counter() - t0)
-                    self.report()  # refresh the outputs after every arm
+                    self.check_fits(name, c["source"] if method == "squeeze" else c["target"])
+                    t0 = time.perf_counter()
+                    tk, extra = prep.make(method, level)
+                    self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
+                    self.refresh()
         self.report()
+
+    def refresh(self, every_s: float = 30.0) -> None:
+        """Rebuild the outputs after an arm, at most every ``every_s`` seconds (the tiny scales finish arms in
+        seconds; the real ones take many minutes, so every arm shows at once)."""
+        if time.monotonic() - self._last_report >= every_s:
+            self.report()
+
+    def log_slice(self, status: str) -> None:
+        """Append this slice (wall and CPU seconds, threads, device, arms finished) to ``slices.jsonl``."""
+        import torch
+
+        rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - (time.monotonic()
+                                                                                              - self.t_start))),
+               "wall_seconds": round(time.monotonic() - self.t_start, 1),
+               "cpu_seconds": round(time.process_time() - self.cpu_start, 1), "threads": torch.get_num_threads(),
+               "device": self.device, "arms_finished": list(self.finished_here), "status": status,
+               "load_average_1min": _load_average()}
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "slices.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def slices(self) -> list[dict[str, Any]]:
+        p = self.out / "slices.jsonl"
+        return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
 
     # -- outputs -----------------------------------------------------------------------------------
     def load_arms(self) -> list[dict[str, Any]]:
@@ -301,15 +465,13 @@ class Bench:
             return []
         return [json.loads(p.read_text()) for p in sorted(self.arms_dir.glob("*.json"))]
 
-    def report(self) -> dict[str, Any]:
-        c = self.cfg
-        arms = self.load_arms()
-        imps = {a["arch"] + f"-s{a['seed']}": a for a in arms if a["method"] == "imp-run"}
-        trainings = [a for a in arms if a["method"] != "imp-run"]
+    def table(self, trainings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         table: dict[str, dict[str, Any]] = {}
         for key, label in METHODS:
+            if key not in self.methods:
+                continue
             row: dict[str, Any] = {"label": label, "cells": {}}
-            for level in c["report"] if key != "dense" else (0,):
+            for level in self.cfg["report"] if key != "dense" else (0,):
                 rs = [a for a in trainings if a["method"] == key and a["level"] == level]
                 if not rs:
                     continue
@@ -323,23 +485,25 @@ class Bench:
                     "seeds": [a["seed"] for a in rs],
                 }
             table[key] = row
-        # the saving: IMP on the target up to level L vs one conversion + one retraining
-        savings = []
+        return table
+
+    def savings(self, imps: dict[str, dict[str, Any]], trainings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The saving: IMP on the target up to level L vs one conversion + one retraining."""
+        c, savings = self.cfg, []
         for level in c["report"]:
             for seed in c["seeds"]:
                 tgt = imps.get(f"{c['target']}-s{seed}")
                 src = imps.get(f"{c['source']}-s{seed}")
                 conv = next((a for a in trainings if a["method"] == "interpolate" and a["level"] == level
                              and a["seed"] == seed), None)
-                if tgt is None or conv is None:
+                if tgt is None or conv is None or len(tgt["levels"]) <= level:
                     continue
                 lvls = tgt["levels"][: level + 1]
                 imp_images = sum(lv["images"] for lv in lvls)
                 imp_secs = sum(lv["train_seconds"] for lv in lvls)
-                imp_epochs = sum(lv["epochs"] for lv in lvls)
                 ett_secs = float(conv["wall_seconds"])
                 s = {"level": level, "seed": seed, "imp_target_trainings": level + 1,
-                     "imp_target_epochs": round(imp_epochs, 3), "imp_target_images": imp_images,
+                     "imp_target_epochs": round(sum(lv["epochs"] for lv in lvls), 3), "imp_target_images": imp_images,
                      "imp_target_train_seconds": round(imp_secs, 1),
                      "ett_epochs": conv["epochs"], "ett_images": conv["images"], "ett_seconds": round(ett_secs, 1),
                      "convert_seconds": conv.get("convert_seconds"),
@@ -348,20 +512,134 @@ class Bench:
                 if src is not None:
                     s["source_imp_train_seconds"] = round(sum(lv["train_seconds"] for lv in src["levels"][: level + 1]), 1)
                 savings.append(s)
-        results = {"scale": self.scale, "config": {k: v for k, v in c.items()}, "recipe": self.recipe.to_json(),
-                   "machine": _machine(), "table": table, "savings": savings, "arms": arms,
-                   "complete": self._complete(trainings)}
+        return savings
+
+    def progress(self, arms: list[dict[str, Any]]) -> dict[str, Any]:
+        """How far the run is: arms, trainings and images done of those planned; CPU hours spent and to come."""
+        done = {a["arm"] for a in arms}
+        planned = self.planned_arms()
+        imp_total, re_total = self.planned_trainings()
+        imp_levels = [lv for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
+        retrains = [a for a in arms if a["method"] in RETRAINED]
+        images = sum(int(lv["images"]) for lv in imp_levels) + sum(int(a["images"]) for a in retrains)
+        secs = sum(float(lv["train_seconds"] or 0) for lv in imp_levels) + \
+            sum(float(a.get("train_seconds") or 0) for a in retrains)
+        threads = sorted({int(a["threads"]) for a in arms if a.get("threads")} |
+                         {int(s["threads"]) for s in self.slices() if s.get("threads")})
+        per_training = self.images_per_training()
+        r_images = self.recipe.rewind_step(self.steps_per_epoch()) * self.recipe.batch_size
+        planned_images = imp_total * per_training + re_total * (per_training - r_images)
+        rate = images / secs if secs > 0 else None
+        n_threads = max(threads) if threads else 1
+        slices = self.slices()
+        return {"arms_done": sum(1 for n in planned if n in done), "arms_planned": len(planned),
+                "imp_levels_done": len(imp_levels), "imp_levels_planned": imp_total,
+                "retrainings_done": len(retrains), "retrainings_planned": re_total,
+                "images_done": images, "images_planned": planned_images, "images_per_training": per_training,
+                "train_hours_done": round(secs / 3600, 2), "threads": threads,
+                "cpu_hours_done": round(secs * n_threads / 3600, 2) if self.device == "cpu" else None,
+                "images_per_sec": round(rate, 1) if rate else None,
+                "cpu_hours_left_estimate": round((planned_images - images) / rate * n_threads / 3600, 1)
+                if rate and self.device == "cpu" else None,
+                "slices": len(slices), "slice_wall_hours": round(sum(s["wall_seconds"] for s in slices) / 3600, 2),
+                "slice_cpu_hours": round(sum(s["cpu_seconds"] for s in slices) / 3600, 2)}
+
+    def steps_per_epoch(self) -> int:
+        c = self.cfg
+        for p in sorted(self.runs_dir.glob("imp-*/run.json")) if self.runs_dir.is_dir() else []:
+            return int(json.loads(p.read_text())["steps_per_epoch"])
+        from ticketfmt import data as D
+
+        n = c["subset"] or (D.get_spec(c["dataset"]).split_sizes or (50000, 10000))[0]
+        return math.ceil(n / c["batch_size"])
+
+    def images_per_training(self) -> int:
+        """Images of one dense training (a retraining from the rewind step sees a little fewer)."""
+        return self.recipe.total_steps(self.steps_per_epoch()) * self.recipe.batch_size
+
+    def report(self) -> dict[str, Any]:
+        c = self.cfg
+        arms = self.load_arms()
+        imps = {a["arch"] + f"-s{a['seed']}": a for a in arms if a["method"] == "imp-run"}
+        trainings = [a for a in arms if a["method"] != "imp-run"]
+        self._last_report = time.monotonic()
+        prog = self.progress(arms)
+        results = {"scale": self.scale, "config": {k: v for k, v in c.items()}, "methods": list(self.methods),
+                   "recipe": self.recipe.to_json(), "machine": _machine(), "device": self.device,
+                   "table": self.table(trainings), "savings": self.savings(imps, trainings), "progress": prog,
+                   "arms": arms, "complete": prog["arms_done"] == prog["arms_planned"]}
         _write_json(self.out / "results.json", results)
         from ticketfmt.format.atomic import atomic_write
 
         atomic_write(self.out / "results.md", [render_md(results).encode()])
-        plot(results, self.out / "accuracy_vs_sparsity.png")
+        if any(row["cells"] for row in results["table"].values()):  # nothing to draw before the first arm
+            plot(results, self.out / "accuracy_vs_sparsity.png")
         return results
 
-    def _complete(self, trainings: list[dict[str, Any]]) -> bool:
-        c = self.cfg
-        want = len(c["seeds"]) * (1 + len(c["report"]) * (len(METHODS) - 1))
-        return len(trainings) >= want
+
+class ArmMaker:
+    """The ticket each retrained arm trains, for one seed (conversions, baselines at the converted sparsity)."""
+
+    def __init__(self, bench: Bench, seed: int, tgt: dict[str, Any], src: dict[str, Any]) -> None:
+        self.bench, self.seed, self.tgt, self.src = bench, seed, tgt, src
+        self.c = bench.cfg
+        self._snip: list[Any] | None = None
+
+    def level_ticket(self, imp_rec: dict[str, Any], level: int) -> Any:
+        from ticketfmt.ticket import Ticket
+
+        return Ticket.load(next(x for x in imp_rec["levels"] if x["level"] == level)["path"])
+
+    def converted(self, level: int, strategy: str) -> tuple[Any, float]:
+        from ticketfmt.converters import convert
+
+        t0 = time.perf_counter()
+        tk = convert(self.level_ticket(self.src, level), self.c["target"], strategy=strategy)
+        return tk, time.perf_counter() - t0
+
+    def make(self, method: str, level: int) -> tuple[Any, dict[str, Any]]:
+        """``(ticket, extra record fields)`` of ``method`` at ``level``."""
+        from ticketfmt.converters import convert
+        from ticketfmt.pruning import prune
+
+        seed = self.seed
+        if method in ("interpolate", "append"):
+            tk, secs = self.converted(level, method)
+            return tk, {"mapping": tk.provenance.get("mapping"), "convert_seconds": round(secs, 3)}
+        if method == "squeeze":
+            tk = convert(self.level_ticket(self.tgt, level), self.c["source"], strategy="spread")
+            return tk, {"mapping": tk.provenance.get("mapping")}
+        like, _ = self.converted(level, "interpolate")
+        dense = self.level_ticket(self.tgt, 0)
+        if method == "random":
+            return prune(dense, method="random", like=like, seed=seed), {"like": "interpolate"}
+        if method == "snip":
+            self._snip = self._snip or self.bench.snip_data(seed)
+            tk = prune(dense, like.sparsity, method="snip", data=self._snip, batches=len(self._snip), seed=seed)
+            return tk, {"batches": len(self._snip), "like": "interpolate"}
+        if method == "magnitude":  # one-shot: the trained dense weights' global magnitude, rewound to θ_r
+            return prune(dense, like.sparsity, method="magnitude", seed=seed), {"like": "interpolate",
+                                                                                "scores": "trained dense weights"}
+        if method == "reinit":
+            return self.reinit(like), {"like": "interpolate", "init_seed": seed + REINIT_SEED_OFFSET}
+        raise ValueError(f"unknown arm method {method!r}")
+
+    def reinit(self, like: Any) -> Any:
+        """``like``'s mask on a fresh network (the reference initializer, another seed), trained like the others."""
+        from ticketfmt import build_model
+        from ticketfmt.ticket import Ticket
+
+        init_seed = self.seed + REINIT_SEED_OFFSET
+        prov = {**like.provenance, "reinit": {"init": "reference", "seed": init_seed, "mask_of": "interpolate"}}
+        return Ticket.from_model(build_model(self.c["target"], seed=init_seed), self.c["target"], masks=like.masks,
+                                 provenance=prov)
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _machine() -> dict[str, Any]:
@@ -382,19 +660,50 @@ def _cell(cell: dict[str, Any] | None) -> str:
     return s
 
 
+def _progress_md(res: dict[str, Any]) -> list[str]:
+    p = res.get("progress")
+    if not p:
+        return []
+    head = "All" if res["complete"] else "**Partial run**:"
+    lines = [f"{head} {p['arms_done']} of {p['arms_planned']} arms done; trainings: IMP levels "
+             f"{p['imp_levels_done']} of {p['imp_levels_planned']}, retrainings {p['retrainings_done']} of "
+             f"{p['retrainings_planned']}; training images {p['images_done'] / 1e6:.2f}M of "
+             f"{p['images_planned'] / 1e6:.2f}M planned ({p['images_per_training']:,} per dense training)."]
+    threads = ", ".join(str(t) for t in p["threads"]) or "?"
+    if p.get("cpu_hours_done") is not None:
+        s = (f"Compute so far: {p['train_hours_done']:.2f} h of training on {res['device']} with {threads} "
+             f"thread(s) = {p['cpu_hours_done']:.2f} CPU hours (wall x threads)")
+        if p.get("images_per_sec"):
+            s += f", {p['images_per_sec']:.0f} images/s on average"
+        if p.get("cpu_hours_left_estimate") is not None and not res["complete"]:
+            s += f"; about {p['cpu_hours_left_estimate']:.1f} CPU hours left at that speed"
+        lines.append(s + ".")
+    else:
+        lines.append(f"Compute so far: {p['train_hours_done']:.2f} h of training on {res['device']}.")
+    if p["slices"]:
+        lines.append(f"{p['slices']} slice(s) logged in slices.jsonl: {p['slice_wall_hours']:.2f} h wall, "
+                     f"{p['slice_cpu_hours']:.2f} h process CPU time.")
+    return [" ".join(lines), ""]
+
+
 def render_md(res: dict[str, Any]) -> str:
     c = res["config"]
     levels = list(c["report"])
     imp_sp = {lv: 1 - (1 - c["rate"]) ** lv for lv in levels}
+    methods = set(res.get("methods") or [k for k, _ in METHODS])
     lines = [f"# Elastic LTH reproduction, scale `{res['scale']}`", ""]
+    lines += _progress_md(res)
+    extra = c.get("extra_seed_report")
+    seeds = f"seeds {list(c['seeds'])}" + (f" (seeds after the first at levels {list(extra)} only)" if extra else "")
     lines.append(f"Source `{c['source']}`, target `{c['target']}`, dataset `{c['dataset']}`"
                  f" (train subset: {c['subset'] or 'all'}, test: "
                  f"{'fixed class-balanced subset of ' + str(c['test_subset']) if c['test_subset'] else 'whole split'}),"
-                 f" seeds {list(c['seeds'])}. Recipe: {res['recipe']['name']} with {res['recipe']['epochs']} epochs,"
+                 f" {seeds}. Recipe: {res['recipe']['name']} with {res['recipe']['epochs']} epochs,"
                  f" batch {res['recipe']['batch_size']}, lr {res['recipe']['lr']}, milestones "
                  f"{res['recipe']['milestones']}, rewind {res['recipe']['rewind']}. IMP rate {c['rate']},"
                  f" {c['levels']} levels. Machine: {res['machine']['processor']}, {res['machine']['cpus']} cpus, "
-                 f"torch {res['machine']['torch']}, {res['machine']['threads']} threads.")
+                 f"torch {res['machine']['torch']}, device {res.get('device', 'cpu')}, "
+                 f"{res['machine']['threads']} threads.")
     lines.append("")
     lines.append("Top-1 (%) on the test set, mean ± std over seeds (n), with each arm's actual sparsity. "
                  "Columns are the IMP levels; the converted tickets' sparsity follows from the copied blocks.")
@@ -404,6 +713,8 @@ def render_md(res: dict[str, Any]) -> str:
     lines.append(head)
     lines.append("|" + "---|" * (len(levels) + 3))
     for key, label in METHODS:
+        if key not in methods:
+            continue
         row = res["table"].get(key, {"cells": {}})
         cells = row["cells"]
         anyc = next(iter(cells.values()), None)
@@ -419,115 +730,56 @@ def render_md(res: dict[str, Any]) -> str:
     lines.append("(a) and (f) and the source's own IMP ticket are the IMP levels' own trainings (from the rewind "
                  "step, same seed and budget as every retraining); the squeeze arm trains the source architecture.")
     lines.append("")
-    if res["savings"]:
-        lines.append("## Cost: IMP on the target vs one conversion + one retraining")
-        lines.append("")
-        lines.append("| level | seed | IMP on target: trainings / epochs / images / train s | ETT: epochs / images / "
-                     "wall s (convert s) | images ratio | time ratio |")
-        lines.append("|---|---|---|---|---|---|")
-        for s in res["savings"]:
-            lines.append(f"| {s['level']} | {s['seed']} | {s['imp_target_trainings']} / {s['imp_target_epochs']:g} / "
-                         f"{s['imp_target_images']} / {s['imp_target_train_seconds']:.0f} | {s['ett_epochs']:g} / "
-                         f"{s['ett_images']} / {s['ett_seconds']:.0f} ({s['convert_seconds']}) | "
-                         f"{s['image_ratio']:.2f}x | {s['time_ratio']:.2f}x |")
-        lines.append("")
-        lines.append("The source's IMP run is not counted against ETT: it is found once and reused for every "
-                     "target (its training seconds are in results.json, `source_imp_train_seconds`).")
-        lines.append("")
+    lines += _savings_md(res)
     if not res["complete"]:
         lines.append("**Incomplete run**: not every arm has finished (see `arms/`); rerun with `--resume`.")
         lines.append("")
     return "\n".join(lines)
 
 
-COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+def _savings_md(res: dict[str, Any]) -> list[str]:
+    if not res["savings"]:
+        return []
+    lines = ["## Cost: IMP on the target vs one conversion + one retraining", "",
+             "| level | seed | IMP on target: trainings / epochs / images / train s | ETT: epochs / images / "
+             "wall s (convert s) | images ratio | time ratio |", "|---|---|---|---|---|---|"]
+    for s in res["savings"]:
+        lines.append(f"| {s['level']} | {s['seed']} | {s['imp_target_trainings']} / {s['imp_target_epochs']:g} / "
+                     f"{s['imp_target_images']} / {s['imp_target_train_seconds']:.0f} | {s['ett_epochs']:g} / "
+                     f"{s['ett_images']} / {s['ett_seconds']:.0f} ({s['convert_seconds']}) | "
+                     f"{s['image_ratio']:.2f}x | {s['time_ratio']:.2f}x |")
+    lines += ["", "The source's IMP run is not counted against ETT: it is found once and reused for every "
+              "target (its training seconds are in results.json, `source_imp_train_seconds`).", ""]
+    return lines
+
+
+SQUEEZE_ARMS = ("squeeze", "source_imp")  # trained on the source architecture: dotted lines
 
 
 def plot(res: dict[str, Any], path: Path) -> None:
-    """Accuracy against sparsity per method (lines + markers, axes, legend), drawn with Pillow."""
-    from PIL import Image, ImageDraw, ImageFont
+    """Accuracy against the weights remaining per method (ticketfmt.cards.plot.accuracy_plot, matplotlib).
 
-    from ticketfmt.format.atomic import atomic_write
+    Every method of ``METHODS`` keeps its colour and marker whether or not it has results; the dense
+    target (f) is a band (mean ± std) rather than a point.
+    """
+    from ticketfmt.cards.plot import Curve, accuracy_plot
 
-    series = []
-    for i, (key, label) in enumerate(METHODS):
+    c = res["config"]
+    curves, dense = [], None
+    for key, label in METHODS:
         cells = res["table"].get(key, {}).get("cells", {})
-        pts = sorted((100 * v["sparsity"], v["mean"], v["std"] or 0.0) for v in cells.values())
-        if pts:
-            series.append((label, COLORS[i % len(COLORS)], pts, key))
-    W, H = 900, 560
-    left, right, top, bottom = 70, 300, 40, 60
-    img = Image.new("RGB", (W, H), "white")
-    d = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
-    d.text((left, 12), f"Elastic LTH reproduction ({res['scale']}): test top-1 vs sparsity", fill="black", font=font)
-    xs = [p[0] for s in series for p in s[2]] or [0.0, 100.0]
-    ys = [p[1] + p[2] for s in series for p in s[2]] + [p[1] - p[2] for s in series for p in s[2]] or [0.0, 100.0]
-    x0, x1 = 0.0, 100.0
-    y0 = max(0.0, math.floor(min(ys) / 5) * 5 - 5)
-    y1 = min(100.0, math.ceil(max(ys) / 5) * 5 + 5)
-    if y1 - y0 < 10:
-        y1 = y0 + 10
-    pw, ph = W - left - right, H - top - bottom
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return left + (x - x0) / (x1 - x0) * pw, top + (1 - (y - y0) / (y1 - y0)) * ph
-
-    d.rectangle([left, top, left + pw, top + ph], outline="black")
-    for xt in range(0, 101, 10):
-        X, _ = px(xt, y0)
-        d.line([X, top + ph, X, top + ph + 4], fill="black")
-        d.line([X, top, X, top + ph], fill="#eeeeee")
-        d.text((X - 8, top + ph + 8), f"{xt}", fill="black", font=font)
-    step = 5 if y1 - y0 <= 50 else 10
-    yt = y0
-    while yt <= y1 + 1e-9:
-        _, Y = px(x0, yt)
-        d.line([left - 4, Y, left, Y], fill="black")
-        d.line([left, Y, left + pw, Y], fill="#eeeeee")
-        d.text((left - 30, Y - 6), f"{yt:g}", fill="black", font=font)
-        yt += step
-    d.rectangle([left, top, left + pw, top + ph], outline="black")
-    d.text((left + pw // 2 - 50, H - 25), "sparsity (%)", fill="black", font=font)
-    d.text((8, top + ph // 2), "top-1 (%)", fill="black", font=font)
-    markers = ["o", "s", "^", "d", "x", "o", "s", "^"]
-
-    def marker(m: str, X: float, Y: float, color: str, r: int = 4) -> None:
-        if m == "o":
-            d.ellipse([X - r, Y - r, X + r, Y + r], fill=color)
-        elif m == "s":
-            d.rectangle([X - r, Y - r, X + r, Y + r], fill=color)
-        elif m == "^":
-            d.polygon([(X, Y - r), (X - r, Y + r), (X + r, Y + r)], fill=color)
-        elif m == "d":
-            d.polygon([(X, Y - r - 1), (X - r - 1, Y), (X, Y + r + 1), (X + r + 1, Y)], fill=color)
-        else:
-            d.line([X - r, Y - r, X + r, Y + r], fill=color, width=2)
-            d.line([X - r, Y + r, X + r, Y - r], fill=color, width=2)
-
-    for i, (label, color, pts, key) in enumerate(series):
-        m = markers[METHODS.index(next(mm for mm in METHODS if mm[0] == key)) % len(markers)]
-        coords = [px(x, y) for x, y, _ in pts]
-        if len(coords) > 1:
-            d.line(coords, fill=color, width=2)
-        for (X, Y), (_, y, e) in zip(coords, pts):
-            if e:  # error bar: ± one std over seeds
-                _, ylo = px(0, y - e)
-                _, yhi = px(0, y + e)
-                d.line([X, ylo, X, yhi], fill=color, width=1)
-                d.line([X - 3, ylo, X + 3, ylo], fill=color, width=1)
-                d.line([X - 3, yhi, X + 3, yhi], fill=color, width=1)
-            marker(m, X, Y, color)
-        ly = top + 10 + i * 20
-        lx = left + pw + 15
-        d.line([lx, ly + 6, lx + 22, ly + 6], fill=color, width=2)
-        marker(m, lx + 11, ly + 6, color)
-        d.text((lx + 28, ly), label, fill="black", font=font)
-    d.text((left + pw + 15, top + 10 + len(series) * 20 + 10), "error bars: ± 1 std over seeds", fill="#555555",
-           font=font)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write(path, [buf.getvalue()])
+        if key == "dense":
+            d = cells.get("0")
+            dense = (d["mean"], d["std"]) if d else None
+            continue
+        pts = tuple((v["sparsity"], v["mean"], v["std"]) for v in cells.values())
+        curves.append(Curve(label, pts, ":" if key in SQUEEZE_ARMS else "-"))
+    seeds = len(c["seeds"])
+    title = (f"Elastic LTH reproduction ({res['scale']}): {c['target']} on {c['dataset']}, "
+             f"mean ± std over {seeds} seed{'s' if seeds > 1 else ''}\n(dotted: the squeeze arm and its reference, "
+             f"trained on {c['source']})")
+    accuracy_plot(curves, path, dense=dense, dense_label=dict(METHODS)["dense"], title=title,
+                  ylabel=f"test top-1 accuracy (%), {c['test_subset'] or 'all'} test images")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,27 +789,58 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="skip finished arms, resume interrupted IMP runs")
     p.add_argument("--seeds", default=None, help="comma-separated seeds instead of the scale's (e.g. 0,1)")
     p.add_argument("--report-only", action="store_true", help="only rebuild results.md/json/png from arms/")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="run one slice: start no retraining that would end after this many minutes, stop an IMP "
+                        "run at the limit (checkpointed); continue later with --resume")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the scale's)")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset archives (default $TICKETFMT_DATA, "
+                                                     "else ../shared/data)")
+    p.add_argument("--sanity", action="store_true",
+                   help="the scale's whole protocol on 512 training images x 1 epoch (rewind 1 it) and 500 test "
+                        "images, into bench/work/sanity-<scale>/: minutes, to check a scale before a long slice")
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"reproduce-{args.scale}"
+    if args.sanity:
+        out = Path(args.out) if args.out else ROOT / "bench" / "work" / f"sanity-{args.scale}"
     if out.exists() and any((out / "arms").glob("*.json")) and not (args.resume or args.report_only):
         print(f"{out} holds results already; pass --resume to continue them (or choose another --out)",
               file=sys.stderr)
         return 2
-    cfg = SCALES[args.scale]
+    cfg = dict(SCALES[args.scale])
+    if args.sanity:
+        cfg.update(subset=512, epochs=1, rewind="1it", test_subset=500, snip_batches=1)
     if args.seeds:
         cfg["seeds"] = tuple(int(x) for x in args.seeds.split(","))
+    data_dir = args.data_dir or cfg.get("data_dir")
+    if data_dir:
+        os.environ["TICKETFMT_DATA"] = str(data_dir)
     import torch
 
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
-    bench = Bench(args.scale, out, args.resume)
+    threads = args.threads or cfg["threads"]
+    if threads:
+        torch.set_num_threads(int(threads))
+    limit = None if args.time_limit is None else 60.0 * args.time_limit
+    bench = Bench(args.scale, out, args.resume, cfg=cfg, device=args.device, time_limit_s=limit)
+    rc = 0
     if not args.report_only:
-        t0 = time.perf_counter()
-        bench.run()
-        log(f"done in {time.perf_counter() - t0:.0f} s")
+        log(f"scale {args.scale} on {args.device} with {torch.get_num_threads()} thread(s) -> {out}"
+            + (f"; time limit {args.time_limit:g} min" if limit else ""))
+        status = "finished"
+        try:
+            bench.run()
+        except SliceEnd as e:
+            status = f"time limit: {e}"
+            log(f"slice ended: {e}; continue with --resume")
+        except KeyboardInterrupt:
+            status, rc = "interrupted", 130
+            log("interrupted; continue with --resume")
+        finally:
+            bench.log_slice(status)
+        log(f"slice done in {time.monotonic() - bench.t_start:.0f} s ({status})")
     bench.report()
     print((out / "results.md").read_text())
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

@@ -4,13 +4,17 @@
 from the Jinja template ``cards/templates/ticket_card.md`` (``ModelCard.from_template``):
 
 - front matter (``ModelCardData``): ``library_name: ticketfmt``, tags (lottery-ticket, sparse,
-  pruning, elastic-lottery-ticket, the architecture, the datasets), datasets, metrics, license,
-  ``base_model`` when the ticket was converted from a ticket on the Hub, and a ``model-index``
-  with one ``EvalResult`` per recorded evaluation;
+  pruning, elastic-lottery-ticket, the architecture, the datasets), datasets (Hub dataset ids of
+  the known datasets), metrics, license, ``base_model`` when the ticket (or the ticket it was
+  converted or pruned from) came from the Hub, and a ``model-index`` with one ``EvalResult`` per
+  (dataset, split, metric): the latest full-protocol result (:func:`benchmark_results`);
 - body: what the ticket is, its provenance (IMP level and rewind, or the conversion's source,
   strategy and per-stage mapping, and every recorded key), sparsity overall / per stage / per
   layer with the density plot, the results (or a plain "no results recorded"), how to load
   it (``from_pretrained`` and plain safetensors) and the citations.
+
+:func:`eval_result_files` gives the same benchmark results in the Hub's ``.eval_results/``
+format (``huggingface_hub.EvalResultEntry``), when the installed ``huggingface_hub`` has it.
 
 Everything shown comes from the ticket's own metadata; values are escaped for Markdown
 tables, so hostile provenance strings cannot break the card. Only ticketfmt's core (and
@@ -37,16 +41,21 @@ if TYPE_CHECKING:
     from ticketfmt.ticket import Ticket
 
 __all__ = ["render_card", "render_card_text", "card_data", "card_context", "template_text", "base_model_of",
+           "benchmark_results", "protocol_of", "eval_result_files", "hub_dataset", "EVAL_RESULTS_PREFIX",
            "DEFAULT_TEMPLATE", "DEFAULT_LICENSE", "CARD_TAGS"]
 
 DEFAULT_TEMPLATE = "ticket_card.md"
 DEFAULT_LICENSE = "apache-2.0"
 CARD_TAGS = ("lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket")
 
-_HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100", "imagenet": "ILSVRC/imagenet-1k",
-                 "imagenet-1k": "ILSVRC/imagenet-1k", "mnist": "ylecun/mnist"}
+_HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100", "imagenet": "ILSVRC/imagenet-1k"}
+"""The datasets whose identity ticketfmt checks (class and image counts), by their Hub ids. Others (the JPEG
+copy and the mini subset of CIFAR-10, image folders) are not the benchmark, and get no Hub id."""
 _PRETTY_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1k",
-                    "imagenet-1k": "ImageNet-1k", "mnist": "MNIST", "cifar10-mini": "CIFAR-10 (mini subset)"}
+                    "cifar10-jpeg": "CIFAR-10 (JPEG copy)", "cifar10-mini": "CIFAR-10 (mini subset)"}
+EVAL_RESULTS_PREFIX = ".eval_results/ticketfmt-"
+"""The ``.eval_results/`` files ticketfmt writes (and replaces on the next push); others are left alone."""
+_TRAIN_SPLITS = ("train", "training")
 _METRICS = {"top1": ("accuracy", "Top-1 accuracy"), "accuracy": ("accuracy", "Top-1 accuracy"),
             "acc": ("accuracy", "Top-1 accuracy"), "top5": ("top_5_accuracy", "Top-5 accuracy")}
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -146,14 +155,19 @@ def _dataset_names(ticket: Ticket) -> list[str]:
     return names
 
 
-def _hub_dataset(name: str) -> str | None:
-    key = name.lower()
-    if key in _HUB_DATASETS:
-        return _HUB_DATASETS[key]
-    return name if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name) else None
+def hub_dataset(name: str) -> str | None:
+    """The Hub dataset id of a ticketfmt dataset name, for the datasets whose identity is checked (else None).
+
+    Example:
+        >>> hub_dataset("cifar10"), hub_dataset("imagefolder:/data/pets"), hub_dataset("cifar10-mini")
+        ('uoft-cs/cifar10', None, None)
+    """
+    return _HUB_DATASETS.get(str(name).lower())
 
 
 def _pretty_dataset(name: str) -> str:
+    if name.startswith("imagefolder:"):
+        return "image folder " + name[len("imagefolder:"):].rstrip("/").rsplit("/", 1)[-1]
     return _PRETTY_DATASETS.get(name.lower(), name)
 
 
@@ -167,19 +181,33 @@ def template_text(name: str = DEFAULT_TEMPLATE) -> str:
     return resources.files("ticketfmt.cards").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def base_model_of(ticket: Ticket) -> str | None:
-    """The Hub repo a converted ticket came from, when its provenance says so (else None).
+def base_model_of(ticket: Ticket, repo_id: str | None = None) -> str | None:
+    """The Hub repo this ticket was made from, when its provenance says so (else None).
 
-    Looks at ``provenance["source"]`` for ``repo_id`` / ``hub_repo_id`` / ``hub``, or a path
-    written ``hf://USER/NAME/...``.
+    In order: the conversion's ``source`` (``repo_id`` / ``hub_repo_id`` / ``hub``, or a path
+    written ``hf://USER/NAME/...``), the Hub origin of the converted source
+    (``source_provenance.hub``, recorded by ``pull`` / ``from_pretrained``), the ticket's own
+    Hub origin (``hub``: it was downloaded, then pruned, re-verified or mirrored), then the same
+    one conversion further back. A repo equal to ``repo_id`` (the card's own repo: a ticket
+    pushed back where it came from) is not its own base model.
+
+    Example:
+        >>> base_model_of(Ticket.from_pretrained("alice/r20-ticket").replace(results=[]),
+        ...               repo_id="bob/r20-ticket")  # doctest: +SKIP
+        'alice/r20-ticket'
     """
-    return _base_model_from(ticket.provenance)
+    found = _base_model_from(ticket.provenance)
+    return found if found and found != repo_id else None
 
 
-def _base_model_from(prov: dict[str, Any]) -> str | None:
-    src = prov.get("source")
-    if not isinstance(src, dict):
-        return None
+def _hub_origin(prov: Any) -> str | None:
+    origin = prov.get("hub") if isinstance(prov, dict) else None
+    value = origin.get("repo_id") if isinstance(origin, dict) else None
+    return value if isinstance(value, str) and _REPO_ID.fullmatch(value) else None
+
+
+def _base_model_from(prov: dict[str, Any], depth: int = 0) -> str | None:
+    src = prov.get("source") if isinstance(prov.get("source"), dict) else {}
     for key in ("repo_id", "hub_repo_id", "hub"):
         value = src.get(key)
         if isinstance(value, str) and _REPO_ID.fullmatch(value):
@@ -189,7 +217,104 @@ def _base_model_from(prov: dict[str, Any]) -> str | None:
         parts = path[len("hf://"):].split("/")
         if len(parts) >= 2 and _REPO_ID.fullmatch("/".join(parts[:2])):
             return "/".join(parts[:2])
-    return None
+    source_prov = prov.get("source_provenance")
+    found = _hub_origin(source_prov) or _hub_origin(prov)
+    if found is None and isinstance(source_prov, dict) and depth < 4:
+        found = _base_model_from(source_prov, depth + 1)
+    return found
+
+
+# -- which results are benchmark results -----------------------------------------------------------------
+def protocol_of(record: dict[str, Any]) -> str:
+    """``"full"`` or ``"reduced"``: whether a result was trained by its recipe's whole protocol.
+
+    Records carry it (``protocol``, written by ``ticket verify``); an older record without it is
+    full only when its budget is the recipe's: no training subset and the named recipe's
+    epochs and batch size (not in the recipe's ``overrides``). A reduced result (a CPU check on
+    a subset, a shortened schedule) is never published as the dataset's benchmark result.
+
+    Example:
+        >>> protocol_of({"protocol": "full"}), protocol_of({"subset": 8000, "recipe": {"name": "cifar_resnet"}})
+        ('full', 'reduced')
+    """
+    stated = record.get("protocol")
+    if stated in ("full", "reduced"):
+        return str(stated)
+    recipe = record.get("recipe")
+    if record.get("subset") not in (None, 0, "") or not isinstance(recipe, dict) or not recipe.get("name"):
+        return "reduced"
+    overrides = recipe.get("overrides") if isinstance(recipe.get("overrides"), list) else []
+    return "reduced" if {"epochs", "batch_size"} & set(map(str, overrides)) else "full"
+
+
+def _is_train_split(split: Any) -> bool:
+    return isinstance(split, str) and split.lower().startswith(_TRAIN_SPLITS)
+
+
+def benchmark_results(ticket: Ticket) -> list[dict[str, Any]]:
+    """The results the card publishes as benchmark results: one per (dataset, split, metric), the latest.
+
+    Only full-protocol results (:func:`protocol_of`) with a numeric value, on an evaluation split
+    (never a training split), of a dataset with a Hub id (:func:`hub_dataset`: its identity is
+    checked), qualify; the latest recorded one of each (dataset, split, metric) is kept, in the
+    order the keys first appear. These make the card's ``model-index`` and ``.eval_results/``.
+
+    Example:
+        >>> [r["value"] for r in benchmark_results(ticket)]  # doctest: +SKIP
+        [91.4]
+    """
+    chosen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in ticket.results:
+        if not isinstance(r, dict) or not _is_number(r.get("value")) or protocol_of(r) != "full":
+            continue
+        dataset, split = str(r.get("dataset") or ""), r.get("split")
+        if hub_dataset(dataset) is None or _is_train_split(split):
+            continue
+        key = (dataset.lower(), str(split or ""), _metric(r.get("metric"))[0])
+        chosen.pop(key, None)  # the latest one, at the place of the latest
+        chosen[key] = r
+    order: list[tuple[str, str, str]] = []
+    for r in ticket.results:  # keys in order of first appearance
+        if isinstance(r, dict):
+            key = (str(r.get("dataset") or "").lower(), str(r.get("split") or ""), _metric(r.get("metric"))[0])
+            if key in chosen and key not in order:
+                order.append(key)
+    return [chosen[k] for k in order]
+
+
+def eval_result_files(ticket: Ticket, repo_id: str | None = None) -> dict[str, str]:
+    """The benchmark results as ``.eval_results/`` YAML files of the Hub (``{path in repo: text}``).
+
+    One file per (dataset, split, metric) (:func:`benchmark_results`), named
+    ``.eval_results/ticketfmt-<dataset>-<split>-<metric>.yaml``, holding one
+    ``huggingface_hub.EvalResultEntry`` (dataset id, task ``default``, value, date, notes with the
+    split, metric and budget). Empty when the installed ``huggingface_hub`` has no such format.
+
+    Example:
+        >>> sorted(eval_result_files(ticket))  # doctest: +SKIP
+        ['.eval_results/ticketfmt-cifar10-test-top1.yaml']
+    """
+    try:
+        from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
+    except ImportError:  # huggingface_hub before 1.4: no .eval_results format
+        return {}
+    import yaml
+
+    files: dict[str, str] = {}
+    for r in benchmark_results(ticket):
+        dataset, split, metric = str(r["dataset"]), str(r.get("split") or "test"), str(r.get("metric") or "top1")
+        _, metric_name = _metric(metric)
+        budget = f", {r['epochs']} epochs" if r.get("epochs") else ""
+        notes = (f"{metric_name} ({'%' if float(r['value']) > 1 else 'fraction'}) on the {split} split of "
+                 f"{_pretty_dataset(dataset)}: the ticket trained with its mask fixed from its rewind weights"
+                 f"{budget} (ticketfmt, full protocol)")
+        date = r.get("date") if isinstance(r.get("date"), str) else None
+        entry = EvalResultEntry(dataset_id=str(hub_dataset(dataset)), task_id="default", value=r["value"],
+                                date=date, notes=notes)
+        slug = "-".join(re.sub(r"[^\w.-]+", "_", x).strip("_") or "x" for x in (dataset, split, metric))
+        files[f"{EVAL_RESULTS_PREFIX}{slug}.yaml"] = yaml.safe_dump(eval_result_entries_to_yaml([entry]),
+                                                                    sort_keys=False)
+    return files
 
 
 # -- front matter --------------------------------------------------------------------------------------
@@ -197,24 +322,21 @@ def _eval_results(ticket: Ticket) -> list[EvalResult]:
     from huggingface_hub import EvalResult
 
     out = []
-    for r in ticket.results:
-        if not isinstance(r, dict) or not _is_number(r.get("value")):
-            continue
-        dataset = str(r.get("dataset") or "unknown")
+    for r in benchmark_results(ticket):
+        dataset = str(r["dataset"])
         metric_type, metric_name = _metric(r.get("metric"))
         split = r.get("split")
         out.append(EvalResult(
             task_type="image-classification", task_name="Image Classification",
-            dataset_type=_hub_dataset(dataset) or dataset, dataset_name=_pretty_dataset(dataset),
+            dataset_type=str(hub_dataset(dataset)), dataset_name=_pretty_dataset(dataset),
             dataset_split=str(split) if split else None,
-            metric_type=metric_type, metric_value=r["value"],
-            metric_name=f"{metric_name} ({split})" if split else metric_name))
+            metric_type=metric_type, metric_value=r["value"], metric_name=metric_name))
     return out
 
 
 def card_data(ticket: Ticket, repo_id: str | None = None, base_model: str | None = None,
               license: str | None = None) -> ModelCardData:  # noqa: A002 - the Hub's field name
-    """The card's front matter."""
+    """The card's front matter (``model-index``: :func:`benchmark_results`; ``base_model``: :func:`base_model_of`)."""
     from huggingface_hub import ModelCardData
 
     spec = ticket.spec
@@ -222,14 +344,15 @@ def card_data(ticket: Ticket, repo_id: str | None = None, base_model: str | None
     mixin_tags = list(getattr(getattr(info, "model_card_data", None), "tags", None) or [])
     datasets = _dataset_names(ticket)
     tags: list[str] = []
-    for t in [*CARD_TAGS, *mixin_tags, spec.name, spec.family, *( [spec.library] if spec.library != "builtin" else []),
-              *datasets]:
+    local = ["imagefolder" if d.startswith("imagefolder:") else d for d in datasets]  # no local paths in tags
+    for t in [*CARD_TAGS, *mixin_tags, spec.name, spec.family, *([spec.library] if spec.library != "builtin" else []),
+              *local]:
         t = re.sub(r"[^\w.-]+", "-", str(t)).strip("-")
         if t and t not in tags:
             tags.append(t)
     evals = _eval_results(ticket)
     metrics = sorted({e.metric_type for e in evals})
-    hub_datasets = [d for d in (_hub_dataset(n) for n in datasets) if d]
+    hub_datasets = [d for d in (hub_dataset(n) for n in datasets) if d]
     model_name = (repo_id.split("/")[-1] if repo_id else None) or f"{spec.name}-ticket"
     return ModelCardData(
         library_name="ticketfmt",
@@ -238,7 +361,7 @@ def card_data(ticket: Ticket, repo_id: str | None = None, base_model: str | None
         tags=tags,
         datasets=list(dict.fromkeys(hub_datasets)) or None,
         metrics=metrics or None,
-        base_model=base_model or base_model_of(ticket),
+        base_model=base_model or base_model_of(ticket, repo_id=repo_id),
         model_name=model_name if evals else None,
         eval_results=evals or None,
     )
@@ -377,21 +500,58 @@ def _sparsity_context(ticket: Ticket) -> dict[str, Any]:
             "stages": stages, "per_layer": per_layer}
 
 
-def _results_context(ticket: Ticket) -> dict[str, Any]:
-    """The results table and the sentence that says what is (or is not) claimed."""
-    rows = []
+def _reduced_why(r: dict[str, Any]) -> str:
+    if isinstance(r.get("protocol_note"), str) and r["protocol_note"]:
+        return _cell(r["protocol_note"])
+    why = []
+    if r.get("subset") not in (None, 0, ""):
+        why.append(f"training subset of {_cell(r['subset'])} images")
+    recipe = r.get("recipe") if isinstance(r.get("recipe"), dict) else {}
+    if "epochs" in (recipe.get("overrides") or []):
+        why.append(f"{_cell(r.get('epochs', recipe.get('epochs', '?')))} epochs, shortened from the recipe's")
+    return "; ".join(why) or "budget not recorded"
+
+
+def _distinct_results(ticket: Ticket) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The results, the same result recorded twice (IMP's own evaluation and a `verify` re-run) shown once."""
+    groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     for r in ticket.results:
         if not isinstance(r, dict):
             continue
-        metric = r.get("metric", "top1")
-        rows.append({"dataset": _cell(_pretty_dataset(str(r.get("dataset", "?")))), "split": _cell(r.get("split", "")),
-                     "metric": _cell(metric), "value": _fmt_result(r.get("value", ""), metric),
-                     "epochs": _cell(r.get("epochs", "")), "other": _result_details(r)})
+        key = json.dumps([r.get(k) for k in ("dataset", "split", "metric", "value", "epochs", "subset", "seed")]
+                         + [protocol_of(r)], sort_keys=True, default=str)
+        if key in groups:
+            groups[key][1].append(r)
+        else:
+            groups[key] = (r, [r])
+    return list(groups.values())
+
+
+def _results_context(ticket: Ticket) -> dict[str, Any]:
+    """The results table and the sentence that says what is (or is not) claimed."""
+    published = {id(r) for r in benchmark_results(ticket)}
+    rows = []
+    for first, same in _distinct_results(ticket):
+        metric = first.get("metric", "top1")
+        full = protocol_of(first) == "full"
+        in_index = any(id(r) in published for r in same)
+        protocol = ("full (model-index)" if in_index else "full") if full else f"reduced: {_reduced_why(first)}"
+        details = _result_details(same[-1])
+        if len(same) > 1:
+            sources = ", ".join(dict.fromkeys(f"`{_code(r.get('source', '?'))}`" for r in same))
+            details = f"recorded {len(same)} times (by {sources}); " + details
+        rows.append({"dataset": _cell(_pretty_dataset(str(first.get("dataset", "?")))),
+                     "split": _cell(first.get("split", "")), "metric": _cell(metric),
+                     "value": _fmt_result(first.get("value", ""), metric), "epochs": _cell(first.get("epochs", "")),
+                     "protocol": protocol, "other": details})
     if rows:
         n = len(rows)
         statement = (f"{n} evaluation{'s are' if n > 1 else ' is'} recorded in the ticket file, as written when "
                      "the ticket was trained with its mask held fixed and evaluated (`ticket verify` or `ticket find`): "
-                     "these are the only results claimed for it.")
+                     "these are the only results claimed for it. Only full-protocol results on a benchmark dataset "
+                     "(the whole training set and the recipe's schedule) are published in the model-index, the "
+                     "latest of each dataset, split and metric; reduced ones (a training subset, fewer epochs) are "
+                     "quick checks, not the dataset's benchmark result.")
     else:
         statement = ("This ticket has not been retrained and evaluated (`ticket verify` records results in the "
                      "file), so its accuracy is unknown: treat it as unverified.")

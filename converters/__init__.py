@@ -7,7 +7,8 @@ stage are copied one to one. See ``docs/CONVERT.md``.
 
 :func:`convert` is a pure ``Ticket -> Ticket`` function; :func:`convert_file` converts a file
 to a file (a packed file without unpacking it: what ``ticket convert`` runs). No model is built
-(shapes come from the meta device) and only the ticketfmt core is imported.
+(shapes come from the architecture's spec, :mod:`ticketfmt.zoo.shapes`), and a packed file is
+converted with numpy alone: importing this package imports neither torch nor timm.
 
 Modules: ``registry`` (the leaf registry of family converters), ``base`` (the family hooks and
 the validated :class:`Plan`), ``mapping`` (strategies and mapping strings), ``apply`` (the one

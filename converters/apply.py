@@ -6,9 +6,10 @@ replicated copy under ``permute_copies``), any other key its source tensor, and 
 re-initialized for a new number of classes gets fresh tensors. It reads and writes through a
 :class:`TensorSource`, so the same walk serves a :class:`~ticketfmt.ticket.Ticket` in memory
 (:func:`apply_plan`: dense masks, full tensors) and a packed file
-(:mod:`ticketfmt.converters.files`: mask bits and surviving values, nothing unpacked), and the
-two write byte-identical files. :func:`elastic_provenance` is the converted ticket's
-provenance, for both.
+(:mod:`ticketfmt.converters.files`: numpy arrays of mask bits and surviving values, nothing
+unpacked, no torch), and the two write byte-identical files. torch is imported only to draw
+random numbers (``permute_copies``, a re-initialized classifier), so both paths draw the same
+ones. :func:`elastic_provenance` is the converted ticket's provenance, for both.
 
 Example:
     >>> from ticketfmt import Ticket, build_model
@@ -25,16 +26,19 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import torch
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ticketfmt.errors import ConversionError
-from ticketfmt.ticket import Ticket
+from ticketfmt.format.arrays import count_true
 from ticketfmt.zoo import format_version_for, prunable_names, state_dict_shapes
 
 from ticketfmt.converters.base import Plan
 from ticketfmt.converters.registry import get_converter
+
+if TYPE_CHECKING:
+    import torch
+
+    from ticketfmt.ticket import Ticket
 
 __all__ = ["TensorSource", "Walked", "walk_plan", "apply_plan", "elastic_provenance", "tensor_sha256",
            "TRAINING_CONTRACT"]
@@ -48,30 +52,37 @@ trains the target from the source lottery's rewind step, with the source's recip
 
 
 class TensorSource(Protocol):
-    """How :func:`walk_plan` reads a source's tensors and builds the target's, in one representation."""
+    """How :func:`walk_plan` reads a source's tensors and builds the target's, in one representation.
+
+    The representation is the source's own (tensors for a Ticket, numpy arrays for a packed
+    file); the walk only passes them around.
+    """
 
     format_version: str
     """The format version whose prunable rule the source's masks follow; the target follows it too."""
 
-    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[Any, Any, int]:
         """The mask and init values of a prunable source key (for a target of ``shape``) and its kept count."""
         ...
 
-    def unmasked(self, key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    def unmasked(self, key: str, shape: tuple[int, ...]) -> Any:
         """The init tensor of an unmasked source key, as a target tensor of ``shape``."""
         ...
 
-    def permuted(self, mask: torch.Tensor, values: torch.Tensor, shape: tuple[int, ...],
-                 perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def permuted(self, mask: Any, values: Any, shape: tuple[int, ...], perm: torch.Tensor) -> tuple[Any, Any]:
         """Mask and values with positions shuffled by ``perm`` (a permutation of the flat positions)."""
         ...
 
-    def dense(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dense(self, values: Any) -> tuple[Any, Any]:
         """An all-kept mask for the full tensor ``values``, and the values as stored under it."""
         ...
 
-    def dtype(self, key: str) -> torch.dtype | None:
-        """The dtype of the source's init tensor ``key`` (None when the source has none)."""
+    def dtype(self, key: str) -> str | None:
+        """The safetensors dtype (``F32``) of the source's init tensor ``key`` (None when the source has none)."""
+        ...
+
+    def adopt(self, tensor: torch.Tensor) -> Any:
+        """A freshly drawn tensor (a re-initialized classifier) in this source's representation."""
         ...
 
 
@@ -79,8 +90,8 @@ class TensorSource(Protocol):
 class Walked:
     """The target's tensors, in the source's representation and the target's state-dict order."""
 
-    masks: dict[str, torch.Tensor]
-    values: dict[str, torch.Tensor]
+    masks: dict[str, Any]
+    values: dict[str, Any]
     kept: dict[str, int]
     copies_permuted: int
 
@@ -96,9 +107,9 @@ def walk_plan(plan: Plan, source: TensorSource, permute_copies: int | None = Non
     t_shapes = state_dict_shapes(plan.target)
     t_prunable = prunable_names(plan.target, version=source.format_version)
     prunable = set(t_prunable)
-    gen = torch.Generator().manual_seed(permute_copies) if permute_copies is not None else None
-    masks: dict[str, torch.Tensor] = {}
-    values: dict[str, torch.Tensor] = {}
+    gen = _generator(permute_copies) if permute_copies is not None else None
+    masks: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     kept: dict[str, int] = {}
     copies_permuted = 0
     for k, sk, copy in plan.key_map:
@@ -110,6 +121,7 @@ def walk_plan(plan: Plan, source: TensorSource, permute_copies: int | None = Non
             continue
         m, v, kept[k] = source.masked(sk, shape)
         if gen is not None and copy:
+            import torch  # only under permute_copies: torch's stream, so every path shuffles alike
             m, v = source.permuted(m, v, shape, torch.randperm(math.prod(shape), generator=gen))
             copies_permuted += 1
         masks[k], values[k] = m, v
@@ -118,17 +130,24 @@ def walk_plan(plan: Plan, source: TensorSource, permute_copies: int | None = Non
             values[k] = v
             if k in prunable:  # a new classifier is left dense
                 masks[k], values[k] = source.dense(v)
-                kept[k] = v.numel()
+                kept[k] = math.prod(t_shapes[k])
     return Walked({k: masks[k] for k in t_prunable}, {k: values[k] for k in t_shapes}, kept, copies_permuted)
 
 
-def _fresh_classifier(plan: Plan, source: TensorSource, seed: int) -> dict[str, torch.Tensor]:
+def _generator(seed: int) -> torch.Generator:
+    import torch
+    return torch.Generator().manual_seed(seed)
+
+
+def _fresh_classifier(plan: Plan, source: TensorSource, seed: int) -> dict[str, Any]:
+    from ticketfmt.format.tensors import TORCH_DTYPES  # torch: the classifier is drawn from torch's stream
     conv = get_converter(plan.target.family)
     t_shapes = state_dict_shapes(plan.target)
     # The new classifier keeps the dtype of the source's.
     dtypes = [d for d in (source.dtype(k) for k in conv.classifier_keys(plan.source)) if d is not None]
-    return conv.init_classifier(plan.target, {k: t_shapes[k] for k in conv.classifier_keys(plan.target)},
-                                torch.Generator().manual_seed(seed), dtypes[0] if dtypes else torch.float32)
+    fresh = conv.init_classifier(plan.target, {k: t_shapes[k] for k in conv.classifier_keys(plan.target)},
+                                 _generator(seed), TORCH_DTYPES[dtypes[0] if dtypes else "F32"])
+    return {k: source.adopt(t) for k, t in fresh.items()}
 
 
 class _TicketTensors:
@@ -140,22 +159,46 @@ class _TicketTensors:
 
     def masked(self, key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
         m, v = self.ticket.masks[key], self.ticket.init[key]
-        # The Ticket constructor writes θ ⊙ m into a new tensor: only the mask needs copying.
-        return m.reshape(shape).clone(), v.reshape(shape), int(m.sum())
+        # Fresh copies (replicated units must not share memory), θ ⊙ m written in the same pass, so the Ticket
+        # made of them (apply_plan) skips its own zeroing.
+        mask = _copy(m.reshape(shape))
+        return mask, _masked_copy(v.reshape(shape), mask), count_true(m)
 
     def unmasked(self, key: str, shape: tuple[int, ...]) -> torch.Tensor:
-        return self.ticket.init[key].reshape(shape).clone()
+        return _copy(self.ticket.init[key].reshape(shape))
 
     def permuted(self, mask: torch.Tensor, values: torch.Tensor, shape: tuple[int, ...],
                  perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return mask.reshape(-1)[perm].reshape(shape), values.reshape(-1)[perm].reshape(shape)
 
     def dense(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
         return torch.ones(values.shape, dtype=torch.bool), values
 
-    def dtype(self, key: str) -> torch.dtype | None:
+    def dtype(self, key: str) -> str | None:
+        from ticketfmt.format.tensors import DTYPE_NAMES
         t = self.ticket.init.get(key)
-        return t.dtype if t is not None else None
+        return DTYPE_NAMES[t.dtype] if t is not None else None
+
+    def adopt(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+
+def _copy(t: torch.Tensor) -> torch.Tensor:
+    """A copy made by numpy: single-threaded, where torch's clone wakes its thread pool for every tensor."""
+    from ticketfmt.format.tensors import array_to_tensor, tensor_to_array
+    return array_to_tensor(tensor_to_array(t).copy())
+
+
+def _masked_copy(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``values ⊙ mask`` as a new tensor, in one numpy pass (zeros where the mask is 0)."""
+    import numpy as np
+
+    from ticketfmt.format.tensors import array_to_tensor, tensor_to_array
+    a = tensor_to_array(values)
+    out = np.zeros_like(a)
+    np.copyto(out, a, where=mask.numpy())
+    return array_to_tensor(out)
 
 
 def apply_plan(ticket: Ticket, plan: Plan, permute_copies: int | None = None, classifier_seed: int = 0) -> Ticket:
@@ -170,17 +213,20 @@ def apply_plan(ticket: Ticket, plan: Plan, permute_copies: int | None = None, cl
     if ticket.spec != plan.source:
         raise ConversionError(f"the plan converts {plan.source.id} ({plan.source.num_classes} classes) but the ticket "
                               f"is {ticket.arch} ({ticket.num_classes} classes)", fix="plan for this ticket")
+    from ticketfmt.ticket import Ticket
     walked = walk_plan(plan, _TicketTensors(ticket), permute_copies, classifier_seed)
     provenance = elastic_provenance(
         plan, sha256=ticket.file_sha256 or tensor_sha256(ticket), sha256_of="file" if ticket.file_sha256 else "tensors",
         sparsity=ticket.sparsity, path=ticket.path, had_trained=ticket.trained is not None,
         source_provenance=ticket.provenance, permute_copies=permute_copies, copies_permuted=walked.copies_permuted,
         classifier_seed=classifier_seed)
-    return Ticket(plan.target, walked.masks, walked.values, None, provenance, [])
+    # The walk wrote θ ⊙ m into fresh tensors (_TicketTensors.masked): nothing left for the constructor to zero.
+    return Ticket(plan.target, walked.masks, walked.values, None, provenance, [], _zero_pruned=False)
 
 
 def tensor_sha256(ticket: Ticket) -> str:
     """A sha256 of a ticket's architecture, masks and init tensors (for tickets not loaded from a file)."""
+    import torch
     h = hashlib.sha256(ticket.arch.encode())
     for section, tensors in (("mask", ticket.masks), ("init", ticket.init)):
         for name in sorted(tensors):

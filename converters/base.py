@@ -2,8 +2,8 @@
 
 :func:`plan_conversion` resolves the target architecture, checks that the conversion exists,
 builds the per-stage mappings (from a strategy or a mapping string) and the complete
-target-key → source-key table, all from ``zoo.state_dict_shapes`` (meta device, nothing
-allocated). Every error is raised here, so a command can plan all its targets before
+target-key → source-key table, all from ``zoo.state_dict_shapes`` (computed from the
+architecture's spec, no torch). Every error is raised here, so a command can plan all its targets before
 writing anything. :mod:`ticketfmt.converters.apply` then only indexes and copies tensors.
 """
 
@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import ConversionError
-from ticketfmt.ticket import Ticket
 from ticketfmt.zoo import FAMILIES, ArchSpec, get_arch, prunable_names, state_dict_shapes
 
 from ticketfmt.converters.mapping import StageMap, format_mapping, format_stage, generate, parse_mapping
 from ticketfmt.converters.registry import get_converter
+
+if TYPE_CHECKING:  # planning needs shapes only: the packed `ticket convert` path imports no torch
+    import torch
+
+    from ticketfmt.ticket import Ticket
 
 __all__ = ["FamilyConverter", "Plan", "plan_conversion", "resolve_target", "DEPTH_GAP_RATIO", "FAMILY_TITLES"]
 
@@ -156,7 +158,7 @@ def plan_conversion(source: Ticket | ArchSpec | str, target: str | ArchSpec, str
         >>> plan.mappings, plan.strategy
         (['0:0;1:1,2;2:3,4', '0:0;1:1,2;2:3,4', '0:0;1:1,2;2:3,4'], 'interpolate')
     """
-    src = source.spec if isinstance(source, Ticket) else get_arch(source)
+    src = get_arch(source.spec if hasattr(source, "spec") else source)  # a Ticket, or what get_arch takes
     tgt, reinit = resolve_target(src, target, num_classes)
     _check_family(src, tgt)
     conv = get_converter(src.family)

@@ -3,14 +3,19 @@
 A converted unit holds exactly the mask and the values of its source unit, so in the packed
 encoding (mask bits + surviving values) every target tensor *is* a source tensor of the
 file: conversion is a re-indexing of the payload. :class:`PackedSource` reads a packed file
-once and runs the checks of ``Ticket.load`` on the packed data (:mod:`ticketfmt.checks`:
-header, payload checksum, architecture, layer shapes, padding bits, kept counts, finite
-values); :func:`write_converted` then runs the one walk of
-:func:`~ticketfmt.converters.apply.walk_plan` over the packed tensors, touching only the
-tensors that change (replicated copies under ``permute_copies``, a re-initialized
-classifier), and writes the metadata of :func:`~ticketfmt.ticket.file_metadata`. The file is
-byte-identical to ``apply_plan(Ticket.load(src), plan).save(out)`` (the tests check it), at a
-fraction of the time and memory. Other encodings take that Ticket path.
+once, as numpy views of one buffer (:func:`ticketfmt.format.arrays.start_read`), and runs the
+checks of ``Ticket.load`` on the packed data (:mod:`ticketfmt.checks`: header, payload
+checksum, architecture, layer shapes, padding bits, kept counts, finite values);
+:func:`write_converted` then runs the one walk of :func:`~ticketfmt.converters.apply.walk_plan`
+over the packed arrays, touching only the tensors that change (replicated copies under
+``permute_copies``, a re-initialized classifier), and writes the metadata of
+:func:`~ticketfmt.metadata.file_metadata`. The file is byte-identical to
+``apply_plan(Ticket.load(src), plan).save(out)`` (the tests check it), at a fraction of the
+time and memory.
+
+This path imports neither torch nor timm: shapes come from :mod:`ticketfmt.zoo.shapes`, bytes
+from numpy. Only ``permute_copies`` and a re-initialized classifier import torch, to draw the
+same random numbers as the Ticket path. Other encodings take the Ticket path (torch).
 
 Example:
     >>> from ticketfmt.converters import convert_file
@@ -26,31 +31,36 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from ticketfmt.checks import check_layers, check_tensors
 from ticketfmt.errors import ConversionError, MaskError, TicketFormatError, UnknownArchError
+from ticketfmt.format.arrays import dtype_name, packbits, start_read, unpackbits, write_arrays
 from ticketfmt.format.spec import ENCODINGS, Header, read_header
-from ticketfmt.format.tensors import pack_bits, read_file, unpack_bits, write_tensors
+from ticketfmt.metadata import file_metadata
 from ticketfmt.sparsity import sparsity_of, stage_sparsity
-from ticketfmt.ticket import Ticket, file_metadata
 from ticketfmt.zoo import ArchSpec, format_version_for, spec_from_json, state_dict_shapes
 
 from ticketfmt.converters.apply import apply_plan, elastic_provenance, walk_plan
 from ticketfmt.converters.base import Plan, plan_conversion
+
+if TYPE_CHECKING:
+    import torch
+
+    from ticketfmt.ticket import Ticket
 
 __all__ = ["PackedSource", "SourceFile", "ConvertedFile", "convert_file", "write_converted"]
 
 
 @dataclass
 class PackedSource:
-    """A packed ticket file, validated, held as its packed tensors (nothing unpacked)."""
+    """A packed ticket file, validated, held as its packed tensors (numpy views of the file; nothing unpacked)."""
 
     path: str
     header: Header
-    tensors: dict[str, torch.Tensor]
+    tensors: dict[str, np.ndarray]
     file_sha256: str
     spec: ArchSpec
 
@@ -63,23 +73,25 @@ class PackedSource:
             'cifar_resnet20'
         """
         p = str(path)
-        header, tensors, file_sha = read_file(p, verify=verify)
-        if header.encoding != "packed":
-            raise TicketFormatError(f"{header.encoding} ticket, not packed", path=p,
-                                    fix="load it with Ticket.load and use ticketfmt.converters.convert")
-        try:
-            spec = spec_from_json(header.arch)
-        except UnknownArchError as e:
-            raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
-        check_layers(p, header, tensors, spec)
-        sections = {s: {k.split("/", 1)[1]: t for k, t in tensors.items() if k.startswith(s + "/")}
-                    for s in ("init", "trained")}
-        try:
-            check_tensors(spec, {n: layer.shape for n, layer in header.layers.items()},
-                          {"init": sections["init"], "trained": sections["trained"] or None}, packed=True)
-        except MaskError as e:  # as Ticket.load reports it
-            raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
-        return cls(p, header, tensors, file_sha, spec)
+        read = start_read(p, verify=verify)
+        header, tensors = read.header, read.arrays
+        with read.integrity_first():  # the checksums compute meanwhile, as in Ticket.load
+            if header.encoding != "packed":
+                raise TicketFormatError(f"{header.encoding} ticket, not packed", path=p,
+                                        fix="load it with Ticket.load and use ticketfmt.converters.convert")
+            try:
+                spec = spec_from_json(header.arch)
+            except UnknownArchError as e:
+                raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
+            check_layers(p, header, tensors, spec)
+            sections = {s: {k.split("/", 1)[1]: t for k, t in tensors.items() if k.startswith(s + "/")}
+                        for s in ("init", "trained")}
+            try:
+                check_tensors(spec, {n: layer.shape for n, layer in header.layers.items()},
+                              {"init": sections["init"], "trained": sections["trained"] or None}, packed=True)
+            except MaskError as e:  # as Ticket.load reports it
+                raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
+        return cls(p, header, tensors, read.finish(), spec)
 
     @property
     def has_trained(self) -> bool:
@@ -103,28 +115,33 @@ class _PackedTensors:
         self.src = src
         self.format_version = format_version_for(src.spec, src.header.layers)
 
-    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int]:
         return self.src.tensors[f"mask/{key}"], self.src.tensors[f"init/{key}"], self.src.header.layers[key].kept
 
-    def unmasked(self, key: str, shape: tuple[int, ...]) -> torch.Tensor:
+    def unmasked(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         v = self.src.tensors[f"init/{key}"]
         return v.reshape(shape) if tuple(v.shape) != shape else v
 
-    def permuted(self, mask: torch.Tensor, values: torch.Tensor, shape: tuple[int, ...],
-                 perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def permuted(self, mask: np.ndarray, values: np.ndarray, shape: tuple[int, ...],
+                 perm: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         # Only a shuffled copy is unpacked: its values move with their mask positions.
-        m = unpack_bits(mask, shape).reshape(-1)
-        full = torch.zeros(m.shape, dtype=values.dtype)
+        m = unpackbits(mask, (math.prod(shape),))
+        full = np.zeros(m.shape, dtype=values.dtype)
         full[m] = values
-        m, full = m[perm], full[perm]
-        return pack_bits(m), full[m]
+        order = perm.numpy()
+        m, full = m[order], full[order]
+        return packbits(m), full[m]
 
-    def dense(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return pack_bits(torch.ones(values.shape, dtype=torch.bool)), values.reshape(-1)
+    def dense(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return packbits(np.ones(values.shape, dtype=np.bool_)), values.reshape(-1)
 
-    def dtype(self, key: str) -> torch.dtype | None:
+    def dtype(self, key: str) -> str | None:
         t = self.src.tensors.get(f"init/{key}")
-        return t.dtype if t is not None else None
+        return dtype_name(t.dtype) if t is not None else None
+
+    def adopt(self, tensor: torch.Tensor) -> np.ndarray:
+        from ticketfmt.format.tensors import tensor_to_array
+        return tensor_to_array(tensor)
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], 
     # The same metadata builder and tensor order as Ticket.save, so both paths write the same bytes.
     tensors = {f"mask/{k}": m for k, m in walked.masks.items()}
     tensors.update({f"init/{k}": v for k, v in walked.values.items()})
-    size = write_tensors(out, tensors, file_metadata(plan.target, provenance, [], layers, "packed"))
+    size = write_arrays(out, tensors, file_metadata(plan.target, provenance, [], layers, "packed"))
     density = {k: (kept, math.prod(shape)) for k, (shape, kept) in layers.items()}
     return ConvertedFile(str(out), plan.target, provenance, density, size, "packed")
 
@@ -210,6 +227,7 @@ class SourceFile:
         if read_header(p).encoding == "packed" and encoding == "packed":
             src = PackedSource.open(p, verify=verify)
             return cls(p, src.spec, encoding, packed=src)
+        from ticketfmt.ticket import Ticket  # torch: tensors are decoded or re-encoded
         ticket = Ticket.load(p, verify=verify)
         return cls(p, ticket.spec, encoding, ticket=ticket)
 

@@ -16,14 +16,16 @@ Example:
 from __future__ import annotations
 
 import math
-
-import torch
+from typing import TYPE_CHECKING
 
 from ticketfmt.errors import ConversionError
 from ticketfmt.zoo import ArchSpec
 
 from ticketfmt.converters.base import FamilyConverter
 from ticketfmt.converters.registry import register
+
+if TYPE_CHECKING:  # torch only draws a re-initialized classifier (--num-classes)
+    import torch
 
 __all__ = ["ResNetConverter"]
 
@@ -61,6 +63,7 @@ class ResNetConverter(FamilyConverter):
 
 def _linear_default(shapes: dict[str, tuple[int, ...]], weight: str, bias: str, generator: torch.Generator,
                     dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    import torch
     fan_in = shapes[weight][1]
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     w = (torch.rand(shapes[weight], generator=generator) * 2 - 1) * bound

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ticketfmt.errors import ConversionError
 from ticketfmt.zoo import ArchSpec, state_dict_shapes
@@ -35,6 +35,9 @@ from ticketfmt.zoo import ArchSpec, state_dict_shapes
 from ticketfmt.converters.base import FamilyConverter
 from ticketfmt.converters.registry import register
 from ticketfmt.converters.resnet import _linear_default
+
+if TYPE_CHECKING:  # torch only draws a re-initialized classifier (--num-classes)
+    import torch
 
 __all__ = ["VGGConverter", "TIMM_TO_TORCHVISION", "TORCHVISION_TO_TIMM"]
 
@@ -88,6 +91,7 @@ class VGGConverter(FamilyConverter):
             # The CIFAR VGG keeps nn.Linear's default initialization for its classifier.
             return _linear_default(shapes, weight, bias, generator, dtype)
         # timm and torchvision initialize VGG linear layers with N(0, 0.01) weights and zero biases.
+        import torch
         w = torch.randn(shapes[weight], generator=generator) * 0.01
         return {weight: w.to(dtype), bias: torch.zeros(shapes[bias], dtype=dtype)}
 

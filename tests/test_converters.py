@@ -490,6 +490,47 @@ def test_packed_file_path_is_byte_identical_to_ticket_path(tmp_path, src_arch, t
     assert res.provenance == back.provenance and res.size == (tmp_path / "b.ticket").stat().st_size
 
 
+def test_packed_file_path_keeps_bfloat16_bytes(tmp_path) -> None:
+    # numpy has no bfloat16: the packed path moves its raw bytes (format.arrays.BF16), the same file comes out.
+    t = random_ticket("cifar_resnet14", seed=4)
+    t = t.replace(init={k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in t.init.items()})
+    path = tmp_path / "bf16.ticket"
+    t.save(path)
+    loaded = Ticket.load(path)
+    for kw, ak in (({"num_classes": 7}, {"permute_copies": 2}), ({}, {})):
+        plan = plan_conversion(loaded, "cifar_resnet20", **kw)
+        apply_plan(loaded, plan, **ak).save(tmp_path / "a.ticket")
+        write_converted(PackedSource.open(path), plan, tmp_path / "b.ticket", **ak)
+        assert (tmp_path / "a.ticket").read_bytes() == (tmp_path / "b.ticket").read_bytes()
+        assert Ticket.load(tmp_path / "b.ticket").init["fc.weight"].dtype == torch.bfloat16
+
+
+def test_packed_convert_imports_neither_torch_nor_timm(tmp_path, ticket_files) -> None:
+    import subprocess
+    import sys
+
+    vgg = tmp_path / "cifar_vgg11.ticket"
+    random_ticket("cifar_vgg11", seed=2).save(vgg)
+    runs = [(ticket_files["timm/resnet_basic-1-1-1-1"], "torchvision/resnet_basic-1-1-1-1"),
+            (ticket_files["cifar_resnet20"], "cifar_resnet32,cifar_resnet14"), (vgg, "cifar_vgg-1-1-3-3-2")]
+    code = ("import sys\n"
+            "from ticketfmt.cli import main\n"
+            "try:\n"
+            "    main(sys.argv[1:])\n"
+            "except SystemExit as e:\n"
+            "    print(e.code, sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules), file=sys.stderr)\n")
+    for i, (src, targets) in enumerate(runs):
+        out = tmp_path / f"out{i}"
+        out.mkdir()
+        proc = subprocess.run([sys.executable, "-P", "-c", code, "convert", "--from", str(src), "--to", targets,
+                               "-o", str(out), "--json"], capture_output=True, text=True)
+        assert proc.stderr.strip().splitlines()[-1] == "0 []", proc.stderr
+        for name in targets.split(","):  # the same files as the Ticket path writes
+            written = out / f"{get_arch(name).name}.ticket"
+            convert(Ticket.load(src), name).save(tmp_path / "ref.ticket")
+            assert written.read_bytes() == (tmp_path / "ref.ticket").read_bytes()
+
+
 def test_packed_source_checks_like_ticket_load(tmp_path, ticket_files, cli) -> None:
     bad = tmp_path / "bad.ticket"
     data = bytearray(ticket_files["cifar_resnet20"].read_bytes())
@@ -700,8 +741,8 @@ def test_cli_default_output_is_beside_the_source_one_file_per_target(cli, ticket
     src.write_bytes(ticket_files["cifar_resnet20"].read_bytes())
     monkeypatch.chdir(tmp_path)  # not the source's folder: outputs go beside the source, not here
     reads = []
-    real_read = files.read_file
-    monkeypatch.setattr(files, "read_file", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    real_read = files.start_read
+    monkeypatch.setattr(files, "start_read", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
     res = cli("convert", "--from", src, "--to", "cifar_resnet32,cifar_resnet56")
     assert res.code == 0, res.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["cifar_resnet32.ticket", "cifar_resnet56.ticket",

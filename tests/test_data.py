@@ -30,7 +30,9 @@ from ticketfmt.data import (
     ImageTensors,
     TensorLoader,
     cache_path,
+    check_identity,
     default_data_dir,
+    eval_split_name,
     get_spec,
     input_pipeline,
     load_split,
@@ -630,3 +632,69 @@ def test_input_size_forms() -> None:
     assert input_pipeline("imagenet", (224, 224)).size == 224
     with pytest.raises(DataError, match="square"):
         input_pipeline("imagenet", (3, 224, 200))
+
+
+# --------------------------------------------------------------------------- dataset identity (issue 14)
+
+
+def _toy_named_folder(splits=("val", "test")) -> str:
+    """A named ImageFolder dataset like ``imagenet`` (checked class and image counts), small enough to build."""
+    name = f"toynet-{uuid.uuid4().hex[:8]}"
+    register_dataset(DatasetSpec(name, 2, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder", resize=256,
+                                 test_dirs=splits, split_sizes=(6, 2), eval_split="validation"))
+    return name
+
+
+def test_a_folder_given_as_imagenet_must_be_imagenet(tmp_path: Path) -> None:
+    """A 10-class folder passed as `imagenet` is refused (never trained, recorded or published as ImageNet-1k)."""
+    root = write_imagefolder(tmp_path / "ten", size=[(240, 256), (256, 240)], per_class=(3, 1), splits=("train", "val"),
+                             classes=tuple(f"c{i}" for i in range(10)))
+    for call in (lambda: load_split("imagenet", "train", data_dir=root),
+                 lambda: load_split("imagenet", "test", data_dir=root),
+                 lambda: input_pipeline("imagenet", R18, data_dir=root),
+                 lambda: make_loader("imagenet", "train", 4, train=True, device="cpu", data_dir=root, input_size=R18)):
+        with pytest.raises(DataError, match="not imagenet") as e:
+            call()
+        msg = str(e.value)
+        assert "10 classes" in msg and "1,000 classes" in msg and f"imagefolder:{root}" in msg and "\n" not in msg
+    # the same tree as what it is: a custom folder, recorded under its own name
+    assert input_pipeline(f"imagefolder:{root}", R18).augmentation == "rrc224+flip"
+    # 1000 classes but not ImageNet's image counts: refused too (the images are only counted, never read)
+    many = tmp_path / "thousand"
+    for i in range(1000):
+        (many / "train" / f"n{i:04d}").mkdir(parents=True)
+        (many / "train" / f"n{i:04d}" / "0.JPEG").write_bytes(b"")
+    with pytest.raises(DataError, match=r"1,000 classes and 1,000 images.*1,281,167"):
+        check_identity("imagenet", many)
+
+
+def test_named_folder_identity_passes_exactly_and_train_test_trees_are_accepted(tmp_path: Path) -> None:
+    name = _toy_named_folder()
+    good = write_imagefolder(tmp_path / "good", size=48, per_class=(3, 1), splits=("train", "test"))
+    assert len(load_split(name, "train", data_dir=good)) == 6
+    assert len(load_split(name, "test", data_dir=good)) == 2  # train/ + test/ is what the message offers
+    assert eval_split_name(name, good) == "validation"
+    bad = write_imagefolder(tmp_path / "bad", size=48, per_class=(4, 1), splits=("train", "test"))
+    with pytest.raises(DataError, match="8 images"):
+        load_split(name, "train", data_dir=bad)
+    assert DATASETS["imagenet"].test_dirs == ("val", "test")  # ImageNet: train/ and val/ (or test/)
+    with pytest.raises(DataError, match=r"train/ and val/ \(or test/\)"):
+        load_split("imagenet", "test", data_dir=write_imagefolder(tmp_path / "only", splits=("train", "x")))
+
+
+def test_split_names_are_the_real_ones(tmp_path: Path) -> None:
+    assert eval_split_name("imagenet") == "validation" and eval_split_name("cifar10-mini") == "test"
+    val = write_imagefolder(tmp_path / "v", per_class=(1, 1), splits=("train", "val"))
+    test = write_imagefolder(tmp_path / "t", per_class=(1, 1), splits=("train", "test"))
+    assert eval_split_name(f"imagefolder:{val}") == "validation" and eval_split_name(f"imagefolder:{test}") == "test"
+
+
+def test_a_partial_archive_is_not_the_named_dataset(tmp_path: Path) -> None:
+    """cifar10-jpeg must hold all of CIFAR-10 (50,000/10,000); a smaller archive under its name is refused."""
+    write_archive(tmp_path / "cifar10-jpeg.tar.gz", root="cifar10", per_class=(2, 1))
+    with pytest.raises(DataError, match="not cifar10-jpeg") as e:
+        load_split("cifar10-jpeg", "train", tmp_path, tmp_path / "cache", workers=1)
+    msg = str(e.value)
+    assert "train" in msg and "20 images" in msg and "50,000" in msg and "imagefolder:PATH" in msg
+    assert "cifar10-jpeg.tar.gz" in msg
+    assert not list((tmp_path / "cache").glob("*.safetensors"))  # nothing cached

@@ -313,3 +313,19 @@ def test_verify_refuses_a_rewind_past_the_end_with_the_fix() -> None:
     ticket = _source(rewind="6it")
     with pytest.raises(TicketError, match="not before the end of training"):
         verify(ticket, DATASET, data_factory=synthetic(), device="cpu", num_workers=0)
+
+
+def test_the_plan_and_its_timing_do_not_change_the_result() -> None:
+    """verify times a couple of steps for its plan (on a copy, in a forked RNG): the run itself is untouched."""
+    ticket = _source()
+    quiet, _ = verify(ticket, DATASET, data_factory=synthetic(), device="cpu", num_workers=0, store_trained=True)
+    events: list[dict[str, Any]] = []
+    told, record = verify(ticket, DATASET, data_factory=synthetic(), device="cpu", num_workers=0, store_trained=True,
+                          progress=events.append)
+    assert quiet.trained is not None and told.trained is not None
+    assert all(torch.equal(quiet.trained[k], told.trained[k]) for k in quiet.trained)
+    plan = next(e for e in events if e["phase"] == "plan")
+    assert plan["seconds_per_step"] > 0 and plan["eta_s"] == pytest.approx(plan["seconds_per_step"] * 4)
+    assert (plan["train_images"], plan["batch_size"], plan["threads"], plan["device_type"]) == (48, 16, 1, "cpu")
+    assert plan["protocol"] == record["protocol"] == "reduced" and "2 epochs instead of 160" in plan["protocol_note"]
+    assert [e["phase"] for e in events].index("plan") < [e["phase"] for e in events].index("train")

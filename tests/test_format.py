@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from ticketfmt import Ticket, build_model, prune
 from ticketfmt.errors import MaskError, TicketFormatError, TicketIntegrityError, TicketVersionError
 from ticketfmt.format.tensors import pack_bits, unpack_bits
 from ticketfmt.format.spec import read_header
-from ticketfmt.zoo import ArchSpec, Family, get_arch, prunable_names, register_family, unregister_family
+from ticketfmt.zoo import ArchSpec, get_arch, prunable_names, register_family, unregister_family
+
+from toyfamily import VersionedToy
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -277,38 +280,7 @@ def test_golden_files_resave_byte_identically(encoding: str, tmp_path: Path) -> 
 
 
 # -- the prunable set per format version (1.1 prunes the hidden classifier layers of ImageNet VGGs) --------------
-# An ImageNet VGG has a 25088 x 4096 classifier layer at any size, too big for a fast test: a toy family with the
-# same versioned rule (its hidden layer prunable since 1.1, its output layer dense) exercises the format's rules.
-
-class VersionedToy(Family):
-    """``vtoy``: conv stem, a hidden linear layer (prunable since format 1.1), a dense output layer."""
-
-    name = "vtoy"
-    libraries = ("builtin",)
-    default_classes = 3
-    input_size = (1, 4, 4)
-
-    def parse(self, name: str, library: str) -> ArchSpec | None:
-        return self.make(library, "toy", (1,)) if name == "vtoy" else None
-
-    def canonical_name(self, block: str, stages: tuple[int, ...]) -> str:
-        return "vtoy"
-
-    def depth(self, spec: ArchSpec) -> int:
-        return 3
-
-    def build(self, spec: ArchSpec) -> torch.nn.Module:
-        return torch.nn.ModuleDict({"conv": torch.nn.Conv2d(1, 2, 3), "hidden": torch.nn.Linear(8, 8),
-                                    "out": torch.nn.Linear(8, spec.num_classes)})
-
-    def constructor(self, spec: ArchSpec) -> dict[str, object]:
-        return {"class": "test_format.VersionedToy"}
-
-    def is_prunable(self, spec: ArchSpec, module_name: str, module: torch.nn.Module) -> bool:
-        return super().is_prunable(spec, module_name, module) and module_name != "out"
-
-    def prunable_since(self, spec: ArchSpec, weight: str) -> str:
-        return "1.1" if weight == "hidden.weight" else "1.0"
+# A toy family (tests/toyfamily.py) with the versioned rule of the ImageNet VGGs exercises the format's rules.
 
 
 @pytest.fixture()
@@ -373,3 +345,208 @@ def test_format_version_must_be_major_minor(r8_ticket: Ticket, tmp_path: Path) -
     rewrite_metadata(path, format_version="1")
     with pytest.raises(TicketFormatError, match="'1' is not MAJOR.MINOR"):
         Ticket.load(path)
+
+
+# -- format 1.1 golden files (the toy family: a 1.1 prunable set, and a packed mask with padding bits) -------------
+@pytest.mark.parametrize("encoding", ["packed", "dense"])
+def test_golden_v1_1_files_load_and_resave_byte_identically(vtoy: ArchSpec, encoding: str, tmp_path: Path) -> None:
+    golden = GOLDEN / f"vtoy-{encoding}-v1.1.ticket"
+    expected = json.loads((GOLDEN / "expected-vtoy-v1.1.json").read_text())
+    ticket = Ticket.load(golden)
+    assert read_header(golden).version == "1.1" and ticket.arch == expected["arch"] == "vtoy"
+    assert {k: m.reshape(-1).int().tolist() for k, m in ticket.masks.items()} == expected["masks"]
+    assert {k: float(v.double().sum()) for k, v in ticket.init.items()} == expected["init_sum"]
+    assert ticket.trained is not None
+    assert {k: float(v.double().sum()) for k, v in ticket.trained.items()} == expected["trained_sum"]
+    assert ticket.masks["conv.weight"].numel() % 8 == 2  # 6 padding bits in the packed mask
+    ticket.save(tmp_path / "again.ticket", encoding=encoding)
+    assert (tmp_path / "again.ticket").read_bytes() == golden.read_bytes()
+
+
+# -- docs/SPEC.md's reading rules R1-R25: one test per rule, in the spec's order ------------------------------------
+SPEC = Path(__file__).resolve().parents[1] / "docs" / "SPEC.md"
+
+
+def split_file(raw: bytes) -> tuple[dict, bytes]:
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def join_file(header: dict | str, payload: bytes, *, seal: bool = False) -> bytes:
+    """A file from a header (a dict, or raw JSON text) and a payload; ``seal``: a matching payload_sha256."""
+    import hashlib
+
+    if seal:
+        assert isinstance(header, dict)
+        header["__metadata__"]["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    text = (header if isinstance(header, str) else json.dumps(header)).encode()
+    text += b" " * ((-len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text + payload
+
+
+def with_meta(raw: bytes, key: str, edit) -> bytes:
+    """``raw`` with the JSON metadata value ``key`` replaced by ``edit(value)`` (a dict edited in place, or text)."""
+    header, payload = split_file(raw)
+    value = json.loads(header["__metadata__"][key])
+    out = edit(value)
+    header["__metadata__"][key] = out if isinstance(out, str) else json.dumps(value)
+    return join_file(header, payload)
+
+
+def with_header(raw: bytes, edit) -> bytes:
+    header, payload = split_file(raw)
+    edit(header)
+    return join_file(header, payload)
+
+
+def with_payload(raw: bytes, tensor: str, index: int, value: bytes) -> bytes:
+    """The payload bytes of ``tensor`` at element ``index`` replaced by ``value``, the checksum re-sealed."""
+    header, payload = split_file(raw)
+    size = len(value)
+    at = header[tensor]["data_offsets"][0] + index * size
+    return join_file(header, payload[:at] + value + payload[at + size:], seal=True)
+
+
+def first_pruned(raw: bytes, name: str) -> int:
+    header, payload = split_file(raw)
+    begin, end = header[f"mask/{name}"]["data_offsets"]
+    return next(i for i, b in enumerate(payload[begin:end]) if b == 0)
+
+
+def _set(d: dict, key: str, value: object) -> None:
+    d[key] = value
+
+
+def _gap(header: dict) -> None:
+    header["init/fc.bias"]["data_offsets"][1] -= 4
+    header["init/fc.bias"]["shape"] = [9]
+
+
+def _rename(header: dict, old: str, new: str) -> None:
+    header[new] = header.pop(old)
+
+
+# rule -> (violation: builder(packed, dense, vtoy) -> bytes, what the one-line error says)
+RULES = {
+    "R1": (lambda p, d, v: struct.pack("<Q", 1 << 40) + p[8:], "exceeds the 16777216-byte limit"),
+    "R2": (lambda p, d, v: join_file(json.dumps(split_file(p)[0]).replace('"data_offsets": [', '"data_offsets": [NaN, ',
+                                                                            1), split_file(p)[1]), "NaN is not JSON"),
+    "R3": (lambda p, d, v: join_file(json.dumps(split_file(p)[0])[:-1] + ', "init/fc.bias": {}}', split_file(p)[1]),
+           "duplicate key 'init/fc.bias'"),
+    "R4": (lambda p, d, v: with_meta(p, "provenance", lambda x: '{"a":' + "[" * 40 + "]" * 40 + "}"),
+           "nested more than 32 deep"),
+    "R5": (lambda p, d, v: with_header(p, lambda h: h.pop("__metadata__")), "ticket import"),
+    "R6": (lambda p, d, v: with_header(p, lambda h: _set(h["__metadata__"], "format", "pt")), "not a ticket"),
+    "R7": (lambda p, d, v: with_header(p, lambda h: _set(h["__metadata__"], "format_version", "01.0")),
+           "'01.0' is not MAJOR.MINOR"),
+    "R8": (lambda p, d, v: with_header(p, lambda h: _set(h["__metadata__"], "payload_sha256",
+                                                         h["__metadata__"]["payload_sha256"].upper())),
+           "64 lowercase hex digits"),
+    "R9": (lambda p, d, v: with_meta(p, "arch", lambda a: _set(a, "stages", "3-3-3")), "field 'stages' must be"),
+    "R10": (lambda p, d, v: with_header(p, lambda h: _set(h["__metadata__"], "encoding", "zstd")), "unknown encoding"),
+    "R11": (lambda p, d, v: with_header(p, lambda h: _set(h["__metadata__"], "sparsity", "nan")), "not a decimal"),
+    "R12": (lambda p, d, v: with_header(p, lambda h: _set(h["init/fc.bias"], "shape", [0, 2**70])), "over 2**40"),
+    "R13": (lambda p, d, v: with_header(p, _gap), "gap or overlap"),
+    "R14": (lambda p, d, v: with_meta(p, "layers", lambda x: _set(x["fc.weight"], "kept", 641)), "outside [0, 640]"),
+    "R15": (lambda p, d, v: with_meta(p, "layers", lambda x: x.pop("fc.weight")), "disagree"),
+    "R16": (lambda p, d, v: with_header(p, lambda h: _set(h["mask/conv1.weight"], "dtype", "I8")), "expected U8[54]"),
+    "R17": (lambda p, d, v: p[:-3] + bytes([p[-3] ^ 1]) + p[-2:], "does not match its sha256"),
+    "R18": (lambda p, d, v: with_payload(d, "mask/conv1.weight", 0, b"\x02"), "BOOL values other than 0 and 1"),
+    "R19": (lambda p, d, v: with_meta(p, "arch", lambda a: _set(a, "id", "cifar_resnet-200-200-200")),
+            "has 600 units"),
+    "R20": (lambda p, d, v: with_meta(p, "arch", lambda a: a.update(id="cifar_resnet14", stages=[2, 2, 2])),
+            "does not mask"),
+    "R21": (lambda p, d, v: with_payload(v, "mask/conv.weight", 2, bytes([split_file(v)[1][
+        split_file(v)[0]["mask/conv.weight"]["data_offsets"][0] + 2] | 1])), "padding bits"),
+    "R22": (lambda p, d, v: with_payload(d, "mask/conv1.weight", first_pruned(d, "conv1.weight"), b"\x01"),
+            "keeps 307 weights but the metadata says 306"),
+    "R23": (lambda p, d, v: with_payload(d, "init/conv1.weight", first_pruned(d, "conv1.weight"),
+                                         b"\x00\x00\x00\x80"), "other than +0.0 at a pruned position"),
+    "R24": (lambda p, d, v: with_header(p, lambda h: _rename(h, "init/bn1.running_mean", "init/bn1.running_meam")),
+            "lack 1 key(s)"),
+    "R25": (lambda p, d, v: with_payload(d, "init/fc.bias", 0, b"\x00\x00\xc0\x7f"), "NaN or infinite"),
+}
+
+
+def test_the_spec_lists_exactly_the_rules_tested() -> None:
+    listed = re.findall(r"^\d+\. \*\*(R\d+)\*\*", SPEC.read_text(), flags=re.M)  # the numbered reading rules
+    assert listed == list(RULES) == [f"R{i}" for i in range(1, 26)]
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_each_reading_rule_refuses_its_violation(rule: str, vtoy: ArchSpec, tmp_path: Path) -> None:
+    packed = (GOLDEN / "cifar_resnet8-packed-v1.0.ticket").read_bytes()
+    dense = (GOLDEN / "cifar_resnet8-dense-v1.0.ticket").read_bytes()
+    toy = (GOLDEN / "vtoy-packed-v1.1.ticket").read_bytes()
+    build, says = RULES[rule]
+    path = tmp_path / f"{rule}.ticket"
+    path.write_bytes(build(packed, dense, toy))
+    with pytest.raises(TicketFormatError) as info:
+        Ticket.load(path)
+    message = str(info.value)
+    assert says in message and "\n" not in message and str(path) in message, message
+    number = int(rule[1:])
+    if number <= 16:  # the header rules: the torch-free header reader refuses the file the same way
+        with pytest.raises(TicketFormatError, match=re.escape(says)):
+            read_header(path)
+    else:
+        read_header(path)  # a valid header: the rule needs the payload or the zoo
+
+
+def test_a_file_breaking_two_rules_is_reported_for_the_first(tmp_path: Path) -> None:
+    dense = (GOLDEN / "cifar_resnet8-dense-v1.0.ticket").read_bytes()
+    both = with_payload(dense, "mask/conv1.weight", first_pruned(dense, "conv1.weight"), b"\x02")  # R18 and R22
+    (tmp_path / "a.ticket").write_bytes(both)
+    with pytest.raises(TicketFormatError, match="BOOL values"):
+        Ticket.load(tmp_path / "a.ticket")
+    (tmp_path / "b.ticket").write_bytes(both[:-1] + bytes([both[-1] ^ 1]))  # and R17: the checksum wins
+    with pytest.raises(TicketIntegrityError):
+        Ticket.load(tmp_path / "b.ticket")
+    header, payload = split_file(dense)  # R5 and R13: the metadata first
+    header.pop("__metadata__")
+    (tmp_path / "c.ticket").write_bytes(join_file(header, payload[:-4]))
+    with pytest.raises(TicketFormatError, match="without metadata"):
+        Ticket.load(tmp_path / "c.ticket")
+
+
+@pytest.mark.parametrize("version", ["1", "1.0.0", "01.0", "1.0-rc1", "0.9", "1.01", " 1.0", "1.0\n", "١.٠", ""])
+def test_format_version_grammar_is_strict(version: str, tmp_path: Path) -> None:
+    path = tmp_path / "v.ticket"
+    raw = (GOLDEN / "cifar_resnet8-packed-v1.0.ticket").read_bytes()
+    path.write_bytes(with_header(raw, lambda h: _set(h["__metadata__"], "format_version", version)))
+    with pytest.raises(TicketFormatError, match="is not MAJOR.MINOR"):
+        read_header(path)
+
+
+def test_limits_are_exact_at_their_boundaries() -> None:
+    from ticketfmt.format import limits
+
+    assert limits.loads("[" * 32 + "]" * 32) is not None
+    with pytest.raises(ValueError, match="nested more than 32"):
+        limits.loads("[" * 33 + "]" * 33)
+    assert limits.loads("[" + "9" * 40 + "]") == [int("9" * 40)]
+    with pytest.raises(ValueError, match="over 40 digits"):
+        limits.loads("[" + "9" * 41 + "]")
+    assert limits.loads('["' + "9" * 100 + '"]')  # digits inside a string are not a number
+    for bad, says in [('{"a": 1, "a": 2}', "duplicate key 'a'"), ("[NaN]", "NaN is not JSON"), ("[1e999]", "out of range"),
+                      ("[-Infinity]", "-Infinity is not JSON")]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            limits.loads(bad)
+    assert limits.shape_problem([2**40] + [1] * 7) is None and limits.shape_problem([0, 2**40, 2**40]) is not None
+    assert limits.shape_problem([1] * 9) == "rank 9 is over 8" and limits.shape_problem([2**40 + 1]) is not None
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("provenance", [{"loss": float("nan")}, {"x": float("inf")}, {"a": _nested(32)}],
+                         ids=["nan", "inf", "deep"])
+def test_writers_refuse_metadata_readers_would_refuse(r8_ticket: Ticket, provenance: dict, tmp_path: Path) -> None:
+    ticket = r8_ticket.replace(provenance=provenance)
+    with pytest.raises(TicketFormatError, match="a reader would refuse the file"):
+        ticket.save(tmp_path / "t.ticket")
+    assert list(tmp_path.iterdir()) == []

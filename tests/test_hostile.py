@@ -6,16 +6,19 @@ tests/hubserver.py's FakeHub (repos seeded directly with ``put_files``, no valid
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import typer
 
-from ticketfmt import Ticket
-from ticketfmt.errors import NotATicketRepoError
+from ticketfmt import Ticket, prune
+from ticketfmt.errors import NotATicketRepoError, TicketError, TicketFormatError
 from ticketfmt.format.spec import read_header
 
 try:
@@ -88,7 +91,7 @@ def test_a_flipped_payload_bit_fails_every_loading_command_unless_no_verify(
     one_line_error(cli("push", bad, "org/pushed"), "corrupted")
     assert cli("push", bad, "org/pushed", "--no-verify").code == 2
     hub.put_files("org/damaged", {"ticket.safetensors": bad.read_bytes()})
-    both("pull", "org/damaged", "-o", tmp_path / "pulled.ticket")
+    both("pull", "org/damaged", "-o", tmp_path / "pulled.ticket", "--verbatim")
     assert (tmp_path / "pulled.ticket").read_bytes() == bad.read_bytes()
 
     # verify: loading is the first heavy step; past it, a stub stands in for the training.
@@ -172,7 +175,7 @@ def test_a_config_json_that_disagrees_with_the_ticket_is_an_error(cli, hub: Fake
         assert next(iter(change)) in line
         # --no-verify (verify=False) skips the check: the ticket file is used as it is.
         out = sandbox / f"{repo.split('/')[1]}.ticket"
-        assert cli("pull", repo, "-o", out, "--no-verify").code == 0
+        assert cli("pull", repo, "-o", out, "--no-verify", "--verbatim").code == 0
         assert out.read_bytes() == good.read_bytes()
         assert Ticket.from_pretrained(repo, verify=False).arch == "cifar_resnet8"
     # The consistent repo pulls; a config that states nothing (or cannot be read) is ignored.
@@ -245,6 +248,122 @@ def test_path_like_file_names_in_the_repo_listing(cli, hub: FakeHub, good: Path,
     assert not (cache.parent / "b.ticket").exists()
 
 
+# -- 2b. a Hub that lies (issue 17: items 5-7) -------------------------------------------------------------
+class Liar:
+    """Wraps FakeHub's resolve route (HEAD and GET of a file) on one instance: headers and bodies that lie."""
+
+    def __init__(self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.etag: str | None = None  # the ETag (and X-Linked-Etag) every answer states
+        self.commit: str | None = None  # the X-Repo-Commit every answer states
+        self.body: bytes | None = None  # what GET sends instead of the file (HEAD still states the real size)
+        self.any_revision = False  # answer every revision with main's files
+        original = hub._h_resolve
+
+        def lying(**kw: object):
+            if self.any_revision:
+                kw["rev"] = "main"
+            reply = original(**kw)
+            if self.etag is not None:
+                reply.headers["ETag"] = f'"{self.etag}"'
+                if "X-Linked-Etag" in reply.headers:
+                    reply.headers["X-Linked-Etag"] = f'"{self.etag}"'
+            if self.commit is not None:
+                reply.headers["X-Repo-Commit"] = self.commit
+            if self.body is not None and kw["method"] == "GET":
+                reply.body, reply.content_length = self.body, len(self.body)
+            return reply
+
+        monkeypatch.setattr(hub, "_h_resolve", lying)
+
+
+def outside_cache(sandbox: Path) -> set[Path]:
+    """Every file under the test's folder but the cache, the temporary folder and the working folder's outputs."""
+    return {p for p in sandbox.rglob("*") if "hf-cache" not in p.relative_to(sandbox).parts[:1]}
+
+
+@pytest.mark.parametrize("lie", ["etag-traversal", "etag-absolute", "etag-not-hex", "commit-traversal",
+                                 "revision-traversal"])
+def test_a_lying_etag_commit_or_revision_writes_nothing_outside_the_cache(cli, hub: FakeHub, good: Path,
+                                                                          sandbox: Path, lie: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    hub.put_files("org/r8", {"ticket.safetensors": good.read_bytes()})
+    liar = Liar(hub, monkeypatch)
+    revision: list[str] = []
+    if lie == "etag-traversal":
+        liar.etag = "../../../x/evil-blob"
+    elif lie == "etag-absolute":
+        liar.etag = str(sandbox / "x" / "evil-blob")
+    elif lie == "etag-not-hex":
+        liar.etag = "\x1b]0;owned\x07" + "0" * 56
+    elif lie == "commit-traversal":
+        liar.commit = "../../../x/evil-snapshot"
+    else:
+        liar.any_revision, revision = True, ["--revision", "../../../x/evil-ref"]
+    before = outside_cache(sandbox)
+    res = cli("pull", "org/r8", "-o", sandbox / "out.ticket", *revision)
+    line = one_line_error(res, "org/r8")
+    assert "\x1b" not in line  # what the server said is shown escaped
+    assert outside_cache(sandbox) == before and not (sandbox / "x").exists()
+    with pytest.raises(TicketError):
+        Ticket.from_pretrained("org/r8", revision=revision[1] if revision else None)
+    assert outside_cache(sandbox) == before
+    blobs = sandbox / "hf-cache" / "models--org--r8" / "blobs"
+    assert not blobs.exists() or not any(blobs.iterdir())  # nothing fetched: refused on the HEAD answer
+
+
+def test_bytes_that_are_not_their_etag_are_never_cached_and_a_poisoned_cache_heals(
+        cli, hub: FakeHub, good: Path, r8_ticket: Ticket, sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = sandbox / "tmp" / "other.ticket"
+    prune(r8_ticket, 0.8).save(other)  # another valid ticket (B), served under A's ETag
+    hub.put_files("org/r8", {"ticket.safetensors": good.read_bytes()})
+    liar = Liar(hub, monkeypatch)
+    liar.body = other.read_bytes()[:good.stat().st_size].ljust(good.stat().st_size, b" ")
+    one_line_error(cli("pull", "org/r8", "-o", sandbox / "a.ticket", "--verbatim"), "do not hash to its ETag")
+    cache = sandbox / "hf-cache" / "models--org--r8"
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.parent.name == "blobs"]
+    liar.body = None  # the server is honest again: the right bytes, nothing to heal
+    assert cli("pull", "org/r8", "-o", sandbox / "a.ticket", "--verbatim").code == 0
+    assert (sandbox / "a.ticket").read_bytes() == good.read_bytes()
+    # A cache poisoned by an older client (B's bytes stored as A's blob) is detected, removed and fetched again.
+    (blob,) = [p for p in (cache / "blobs").iterdir()]
+    blob.write_bytes(other.read_bytes())
+    assert cli("pull", "org/r8", "-o", sandbox / "b.ticket", "--verbatim").code == 0
+    assert (sandbox / "b.ticket").read_bytes() == good.read_bytes() == blob.read_bytes()
+    assert Ticket.from_pretrained("org/r8").file_sha256 == hashlib.sha256(good.read_bytes()).hexdigest()
+
+
+def test_a_server_that_sends_more_than_it_stated_gets_at_most_that_written(
+        cli, hub: FakeHub, good: Path, sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ticketfmt.hub.fetch as fetch
+
+    hub.put_files("org/r8", {"ticket.safetensors": good.read_bytes()})
+    Liar(hub, monkeypatch).body = b"x" * (4 << 20)  # the HEAD states the real size; the GET sends 4 MB
+    written: list[int] = []
+    real_fdopen = fetch.os.fdopen
+
+    class Counting:
+        def __init__(self, f: object) -> None:
+            self.f = f
+            written.append(0)
+
+        def write(self, data: bytes) -> int:
+            written[-1] += len(data)
+            return self.f.write(data)  # type: ignore[attr-defined]
+
+        def __enter__(self) -> Counting:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(fetch.os, "fdopen", lambda fd, mode: Counting(real_fdopen(fd, mode)))
+    monkeypatch.setattr(hub._server, "handle_error", lambda *args: None)  # the client hangs up mid-body: no noise
+    one_line_error(cli("pull", "org/r8", "-o", sandbox / "a.ticket"), "more than the", "bytes it stated")
+    assert written and max(written) <= good.stat().st_size  # never past the stated (and limited) size
+    assert not any(p.is_file() for p in (sandbox / "hf-cache").rglob("*") if p.parent.name == "blobs")
+    assert not (sandbox / "a.ticket").exists()
+
+
 # -- 3. every command, bad arguments ---------------------------------------------------------------------
 def all_commands() -> list[tuple[str, ...]]:
     """Every command path of the CLI: the root, groups and leaves (e.g. ``("import", "open-lth")``)."""
@@ -300,7 +419,8 @@ def numeric_parameters() -> dict[tuple[str, ...], list[str]]:
 MISSING = "no-such-dir/missing.ticket"
 # A call of each leaf with a nonexistent input file (None: the command reads no input file).
 NONEXISTENT_INPUT: dict[tuple[str, ...], list[list[str]] | None] = {
-    ("new",): None,
+    ("new",): [["cifar_resnet8", "--weights", MISSING, "-o", "o.ticket"]],
+    ("export",): [[MISSING, "--to", "timm", "-o", "model.safetensors"]],
     ("models",): None,
     ("prune",): [[MISSING, "-o", "o.ticket", "--sparsity", "0.5"],
                  ["{good}", "-o", "o.ticket", "--like", MISSING]],
@@ -360,3 +480,214 @@ def test_every_command_refuses_missing_or_malformed_arguments_in_one_line(cli, p
     for name in numeric:
         one_line_error(cli(*path, opts[name], "not-a-number"), opts[name])
     assert list(tmp_path.iterdir()) == []
+
+
+# -- 4. bounded work for every input (issue 17: items 1-4, 8, 9) ---------------------------------------------------
+def rewrite(src: Path, dst: Path, edit) -> Path:
+    """A copy of ``src`` whose header JSON went through ``edit(header)`` (payload unchanged: still sealed)."""
+    raw = src.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * ((-len(text)) % 8)
+    dst.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    return dst
+
+
+def set_meta(key: str, value: str):
+    return lambda header: header["__metadata__"].__setitem__(key, value)
+
+
+def set_arch_id(arch_id: str):
+    def edit(header: dict) -> None:
+        arch = json.loads(header["__metadata__"]["arch"])
+        arch["id"] = arch_id
+        header["__metadata__"]["arch"] = json.dumps(arch)
+    return edit
+
+
+def bounded(fn, seconds: float = 10.0, megabytes: int = 256):
+    """Run ``fn``; assert it took under ``seconds`` and grew peak memory by under ``megabytes``; returns its result.
+
+    The bounds are loose (a loaded test machine); the failures they catch took 20 s to minutes and gigabytes.
+    """
+    from fuzzing import _peak_rss, _reset_peak_rss, current_rss
+
+    measured = _reset_peak_rss()
+    start, t0 = current_rss(), time.perf_counter()
+    result = fn()
+    seconds_taken = time.perf_counter() - t0
+    assert seconds_taken < seconds, seconds_taken
+    if measured:
+        assert _peak_rss() - start < megabytes << 20, (_peak_rss() - start) >> 20
+    return result
+
+
+HUGE_IDS = ["cifar_resnet-10000000-1-1", "timm/resnet_bottleneck-10000-1-1-1", "cifar_vgg-100000000-1-2-2-2",
+            "cifar_vgg-1000000000000-1-2-2-2", "cifar_resnet" + "9" * 5000, "x" * 100_000, "cifar_resnet-257-1-1",
+            "torchvision/vgg_bn-17-1-1-1-1", "cifar_resnet6000002"]
+
+
+@pytest.mark.parametrize("arch_id", HUGE_IDS, ids=lambda a: a[:40])
+def test_an_arch_id_that_sizes_a_huge_network_is_refused_in_milliseconds(arch_id: str, cli, good: Path,
+                                                                         tmp_path: Path) -> None:
+    from ticketfmt.errors import UnknownArchError
+    from ticketfmt.zoo import get_arch
+
+    t0 = time.perf_counter()
+    with pytest.raises(UnknownArchError) as info:
+        get_arch(arch_id)
+    # refused before anything is sized: the unbounded version took minutes and gigabytes, so 2 s is a wide margin
+    assert time.perf_counter() - t0 < 2.0 and "\n" not in str(info.value) and len(str(info.value)) < 400
+    one_line_error(cli("new", arch_id, "-o", tmp_path / "new.ticket"))
+    bad = rewrite(good, tmp_path / "bad.ticket", set_arch_id(arch_id))
+    with pytest.raises(TicketFormatError):
+        bounded(lambda: Ticket.load(bad), seconds=5, megabytes=64)
+    one_line_error(bounded(lambda: cli("info", bad), seconds=5, megabytes=64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ticket", "good.ticket"]  # nothing written
+
+
+@pytest.mark.parametrize("arch_id", ["cifar_resnet-256-256-256", "timm/resnet_bottleneck-64-64-64-64",
+                                     "cifar_vgg-16-16-16-16-16"])
+def test_a_file_that_cannot_hold_its_arch_is_refused_before_the_arch_is_laid_out(
+        arch_id: str, good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ticketfmt.zoo.base as base
+
+    laid_out: list[object] = []
+    real = base._layout.__wrapped__
+
+    def spy(spec):
+        laid_out.append(spec)
+        return real(spec)
+
+    monkeypatch.setattr(base, "_layout", spy)
+    bad = rewrite(good, tmp_path / "bad.ticket", set_arch_id(arch_id))
+    with pytest.raises(TicketFormatError, match=r"units, each with a prunable weight, but the file masks 10"):
+        Ticket.load(bad)
+    assert laid_out == []  # refused from the header's counts: nothing was laid out
+
+
+def test_vgg_stage_lookup_is_arithmetic(tmp_path: Path) -> None:
+    from ticketfmt.zoo import get_arch, state_dict_shapes
+
+    for arch_id in ("cifar_vgg-16-16-16-16-16", "torchvision/vgg_bn-1-16-1-16-1", "timm/vgg13"):
+        spec = get_arch(arch_id)
+        family = spec.family_obj
+        for s, convs in enumerate(family.feature_indices(spec)):  # type: ignore[attr-defined]
+            for j, i in enumerate(convs):
+                assert spec.stage_of(f"features.{i}.weight") == f"stage{s + 1}"
+                assert spec.unit_prefixes(s, j)[0] == f"features.{i}."
+        t0 = time.perf_counter()
+        stages = [spec.stage_of(k) for k in state_dict_shapes(spec)]
+        assert time.perf_counter() - t0 < 5.0 and stages[-1] == "head"  # the quadratic lookup took minutes
+
+
+def test_huge_or_many_shapes_are_refused_from_the_header(cli, good: Path, tmp_path: Path) -> None:
+    def entry(shape: list[int]):
+        def edit(header: dict) -> None:
+            end = max(e["data_offsets"][1] for k, e in header.items() if k != "__metadata__")
+            header["init/zz"] = {"dtype": "F32", "shape": shape, "data_offsets": [end, end]}
+        return edit
+
+    for name, shape, says in [("rank", [2**62] * 50_000 + [0], "rank 50001 is over 8"),
+                              ("wide", [0, 2**70], "is over 2**40"), ("product", [2**30, 2**30, 0], "multiply")]:
+        bad = rewrite(good, tmp_path / f"{name}.ticket", entry(shape))
+        with pytest.raises(TicketFormatError, match=re.escape(says)):
+            bounded(lambda: Ticket.load(bad, verify=False), seconds=5, megabytes=64)
+        one_line_error(bounded(lambda: cli("info", bad), seconds=5, megabytes=64), says)
+
+    def zero_layers(count: int):
+        def edit(header: dict) -> None:
+            layers = json.loads(header["__metadata__"]["layers"])
+            end = max(e["data_offsets"][1] for k, e in header.items() if k != "__metadata__")
+            for i in range(count):
+                layers[f"z{i}.weight"] = {"shape": [0], "kept": 0}
+                header[f"mask/z{i}.weight"] = {"dtype": "U8", "shape": [0], "data_offsets": [end, end]}
+                header[f"init/z{i}.weight"] = {"dtype": "F32", "shape": [0], "data_offsets": [end, end]}
+            header["__metadata__"]["layers"] = json.dumps(layers)
+        return edit
+
+    many = rewrite(good, tmp_path / "many.ticket", zero_layers(40_000))  # 80,000 tensors: over the limit
+    one_line_error(bounded(lambda: cli("info", many, "--json")), "over the limit of 65536")
+    some = rewrite(good, tmp_path / "some.ticket", zero_layers(20_000))  # within the limits, not cifar_resnet8
+    for args in (["--json"], ["--plot", tmp_path / "plot.png"], []):
+        one_line_error(bounded(lambda: cli("info", some, *args)), "z0.weight", "leaves dense")
+    assert not (tmp_path / "plot.png").exists()
+
+
+@pytest.mark.parametrize("case", ["bigint", "nan", "deep", "duplicate", "long-run"])
+def test_hostile_metadata_json_gives_the_format_error_everywhere(case: str, cli, good: Path, tmp_path: Path) -> None:
+    provenance = {"bigint": '{"x": ' + "9" * 5000 + "}", "nan": '{"x": NaN}', "deep": '{"a":' + "[" * 980 + "]" * 980 + "}",
+                  "duplicate": '{"seed": 0, "seed": 1}', "long-run": '{"x": 1.' + "0" * 41 + "}"}[case]
+    bad = rewrite(good, tmp_path / "bad.ticket", set_meta("provenance", provenance))
+    with pytest.raises(TicketFormatError, match="metadata 'provenance'"):
+        Ticket.load(bad)
+    for command in (["info", bad], ["card", bad], ["prune", bad, "-o", tmp_path / "p.ticket", "--sparsity", "0.6"]):
+        one_line_error(cli(*command), "metadata 'provenance'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ticket", "good.ticket"]  # nothing written
+
+
+def test_many_provenance_entries_print_in_linear_time(cli, good: Path, tmp_path: Path) -> None:
+    bad = rewrite(good, tmp_path / "bad.ticket", set_meta("provenance", json.dumps({f"k{i:06}": i for i in range(100_000)})))
+    res = bounded(lambda: cli("info", bad))
+    assert res.code == 0 and "99,950 more entries" in res.stdout
+    assert len(res.stdout.splitlines()) < 200
+    res = cli("info", bad, "--json")
+    assert len(json.loads(res.stdout)["provenance"]) == 100_000  # --json holds all of it
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_info_shows_escapes_and_markup_from_the_file_as_text(cli, good: Path, tmp_path: Path, terminal: bool,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from ticketfmt.cli.app import out
+
+    monkeypatch.setattr(out, "_force_terminal", terminal)
+    hostile = {"note": "\x1b[2J\x1b]0;owned\x07\x1b]8;;file:///etc/passwd\x07click\x1b]8;;\x07",
+               "[/]": "[link=file:///etc/passwd]x[/link] [bold]b[/]", "tab\there": "new\nline"}
+
+    def edit(header: dict) -> None:
+        header["__metadata__"]["provenance"] = json.dumps(hostile)
+        results = [{"dataset": "\x1b[31mred", "metric": "[/]", "value": 0.5, "epochs": 1}]
+        header["__metadata__"]["results"] = json.dumps(results)
+
+    bad = rewrite(good, tmp_path / "bad.ticket", edit)
+    res = cli("info", bad)
+    assert res.code == 0, res.stderr
+    assert "\x1b]" not in res.stdout and "\x07" not in res.stdout and "\x1b[2J" not in res.stdout
+    assert "\x1b[31m" not in res.stdout and "file:///etc/passwd" in res.stdout  # shown as text, never as a link
+    assert "\\x1b]0;owned\\x07" in res.stdout and "[/]" in res.stdout and "[link=file:///etc/passwd]" in res.stdout
+    assert "not verified" in res.stdout
+
+
+def test_info_plot_never_replaces_the_ticket_or_an_output_without_force(cli, good: Path, tmp_path: Path) -> None:
+    before = good.read_bytes()
+    one_line_error(cli("info", good, "--plot", good), "is the ticket being shown")
+    one_line_error(cli("info", good, "--plot", good, "--force"), "is the ticket being shown")
+    assert good.read_bytes() == before
+    existing = tmp_path / "plot.png"
+    existing.write_bytes(b"keep")
+    one_line_error(cli("info", good, "--plot", existing), "already exists", "--force")
+    assert existing.read_bytes() == b"keep"
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.png")
+    one_line_error(cli("info", good, "--plot", dangling), "already exists")
+    assert not (tmp_path / "nowhere").exists()
+    assert cli("info", good, "--plot", existing, "--force").code == 0 and existing.read_bytes() != b"keep"
+
+
+def test_structure_aware_fuzz_cases_stay_within_the_bounds(r8_ticket: Ticket, tmp_path: Path) -> None:
+    """100 structure-aware cases (the suite's test_fuzz runs 2,000 mixed ones): each a format error or a valid
+    load, each under 10 s and 256 MB of peak memory growth (bench/fuzz.py measures 100,000 at 10x the sizes)."""
+    from fuzzing import measure_case
+
+    originals = []
+    for i, (ticket, encoding) in enumerate([(r8_ticket, "packed"), (prune(r8_ticket, 0.9), "dense")]):
+        ticket.save(tmp_path / f"{i}.ticket", encoding=encoding)
+        originals.append((tmp_path / f"{i}.ticket").read_bytes())
+    worst_time, worst_memory = 0.0, 0
+    for seed in range(100):
+        outcome, seconds, memory = measure_case(seed, originals, tmp_path / "case.ticket", structured=True)
+        assert outcome in ("error", "loaded")
+        worst_time, worst_memory = max(worst_time, seconds), max(worst_memory, memory)
+    assert worst_time < 10 and worst_memory < 256 << 20, (worst_time, worst_memory)

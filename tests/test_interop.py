@@ -1,4 +1,5 @@
-"""Interop: tickets on torch models (torch.nn.utils.prune) and tickets from open_lth / ElasticLTH runs.
+"""Interop: tickets on torch models (torch.nn.utils.prune), tickets from open_lth / ElasticLTH runs, and tickets
+from the models people already have (timm, torchvision, pruned or not; state dict files; pretrained loaders).
 
 The open_lth runs are real run-folder layouts built in a tmp dir with open_lth's own file names
 (foundations/paths.py), its ``hparams.log`` format (foundations/hparams.py ``display``, groups
@@ -10,6 +11,7 @@ The state dicts are saved with ``torch.save``, as open_lth writes them.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ import torch
 from torch.nn.utils import prune as torch_prune
 
 from ticketfmt import Ticket, apply_masks, build_model, prune
-from ticketfmt.errors import ConversionError, MaskError, TicketError
+from ticketfmt.errors import ConversionError, MaskError, TicketError, UnknownArchError
 from ticketfmt.interop import (arch_from_open_lth, import_open_lth, infer_open_lth_arch, open_lth_key_map,
                                open_lth_recipe, open_lth_seed, parse_open_lth_hparams)
 from ticketfmt.train.recipes import Recipe
@@ -353,3 +355,244 @@ def test_open_lth_names_and_inferred_architectures() -> None:
         infer_open_lth_arch({"conv.weight": torch.zeros(32, 3, 3, 3), "blocks.0.conv1.weight": torch.zeros(1)})
     with pytest.raises(TicketError, match="--arch"):
         infer_open_lth_arch({"features.0.weight": torch.zeros(1)})
+
+
+# -- in: from the models people already have (issue 14) ----------------------------------------------------
+def _meta(build):
+    """A model built on the meta device: its classes and shapes, no memory and no init (inference needs no more)."""
+    with torch.device("meta"):
+        return build()
+
+
+def test_from_model_reads_the_architecture_and_the_library_off_the_model() -> None:
+    import timm
+    import torchvision
+
+    from ticketfmt.zoo.infer import infer_arch
+
+    # The library that built the model names it: torchvision's ResNet-50 is not timm's.
+    cases = [(lambda: torchvision.models.resnet50(), "torchvision/resnet50", 1000),
+             (lambda: timm.create_model("resnet50", num_classes=10), "timm/resnet50", 10),
+             (lambda: torchvision.models.vgg16_bn(num_classes=5), "torchvision/vgg16_bn", 5),
+             (lambda: timm.create_model("vgg11"), "timm/vgg11", 1000),
+             (lambda: torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [2, 3, 4, 3]),
+              "torchvision/resnet_basic-2-3-4-3", 1000)]
+    for build, arch, classes in cases:
+        spec = infer_arch(_meta(build))
+        assert (spec.id, spec.num_classes) == (arch, classes)
+    for arch in ("cifar_resnet-1-2-1", "cifar_vgg11"):
+        assert infer_arch(build_model(arch, num_classes=7)).id == arch
+
+    # Real models, real tickets: the init is the model's state dict, in its order.
+    tv = torchvision.models.resnet18(num_classes=10)
+    ticket = Ticket.from_model(tv)
+    assert (ticket.arch, ticket.num_classes, ticket.sparsity) == ("torchvision/resnet18", 10, 0.0)
+    assert list(ticket.init) == list(tv.state_dict())
+    assert all(torch.equal(ticket.init[k], v) for k, v in tv.state_dict().items())
+    assert Ticket.from_model(timm.create_model("resnet18", num_classes=10)).arch == "timm/resnet18"
+
+    # Look-alikes the zoo does not hold are refused by name, not mislabelled.
+    for name, needle in (("resnet50d", "lacks 'conv1.weight'"), ("wide_resnet50_2", "'layer1.0.conv1.weight' has "
+                                                                                    "shape [128, 64, 1, 1]"),
+                         ("seresnet50", "'layer1.0.se.fc1.weight'")):
+        with pytest.raises(UnknownArchError, match="is not a timm/resnet50") as e:
+            infer_arch(_meta(lambda: timm.create_model(name)))
+        assert needle in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(UnknownArchError, match="cannot tell the architecture of a .*EfficientNet model.*arch="):
+        infer_arch(_meta(lambda: timm.create_model("efficientnet_b0")))
+
+
+def test_from_model_reads_torch_nn_utils_prune_masks() -> None:
+    import torchvision
+
+    model = torchvision.models.resnet18(num_classes=10)
+    fresh_order = list(model.state_dict())
+    convs = [(m, "weight") for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    torch_prune.global_unstructured(convs, pruning_method=torch_prune.L1Unstructured, amount=0.7)
+    ticket = Ticket.from_model(model)
+    assert ticket.arch == "torchvision/resnet18" and list(ticket.init) == fresh_order  # prune's reordering undone
+    for name, mask in ticket.masks.items():
+        module = model.get_submodule(name.rsplit(".", 1)[0])
+        if isinstance(module, torch.nn.Conv2d):  # weight_mask read, weight = weight_orig ⊙ weight_mask
+            assert torch.equal(mask, module.weight_mask.bool()), name
+            assert torch.equal(ticket.init[name], module.weight_orig.detach() * module.weight_mask), name
+        else:
+            assert bool(mask.all()), name  # the unpruned fc: all ones
+    convs_total = sum(m.weight.numel() for m, _ in convs)
+    assert sum(int((~m).sum()) for m in ticket.masks.values()) == round(0.7 * convs_total)
+    assert Ticket.from_model(model, masks="nonzero").masks.keys() == ticket.masks.keys()
+
+    with pytest.raises(MaskError, match="pruned with torch.nn.utils.prune and masks were given"):
+        Ticket.from_model(model, masks=dict(ticket.masks))
+    biased = build_model("cifar_resnet8", seed=0)
+    torch_prune.random_unstructured(biased.fc, "bias", 0.5)
+    with pytest.raises(MaskError, match="'fc.bias' is pruned.*tickets mask weights only"):
+        Ticket.from_model(biased)
+    half = build_model("cifar_resnet8", seed=0)
+    torch_prune.custom_from_mask(half.fc, "weight", torch.full_like(half.fc.weight, 0.5))
+    with pytest.raises(MaskError, match="not a binary mask"):
+        Ticket.from_model(half)
+    vgg = build_model("cifar_vgg11", seed=0)
+    torch_prune.l1_unstructured(vgg.classifier, "weight", 0.5)  # the output layer, which the reference keeps dense
+    with pytest.raises(MaskError, match="'classifier.weight' is pruned.*cifar_vgg11 tickets leave it dense"):
+        Ticket.from_model(vgg)
+
+
+def test_from_model_with_zeros_in_its_weights() -> None:
+    model = build_model("cifar_resnet8", seed=3)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight") and p.dim() > 1:
+                p.mul_((torch.rand(p.shape, generator=torch.Generator().manual_seed(1)) > 0.6).float())
+    ticket = Ticket.from_model(model, masks="nonzero")
+    for name, mask in ticket.masks.items():
+        assert torch.equal(mask, model.state_dict()[name] != 0), name
+    assert ticket.sparsity == pytest.approx(0.6, abs=0.02)
+    assert Ticket.from_model(model).sparsity == 0.0  # zeros are weights unless asked: all-ones masks
+    with pytest.raises(ValueError, match="'nonzero'"):
+        Ticket.from_model(model, masks="nonzeros")
+
+
+def test_architecture_aliases_typos_and_globs(cli) -> None:
+    import timm
+
+    for alias, arch in (("ResNet50", "timm/resnet50"), ("resnet-50", "timm/resnet50"), ("resnet_50", "timm/resnet50"),
+                        ("torchvision/ResNet-50", "torchvision/resnet50"), ("VGG16-BN", "timm/vgg16_bn"),
+                        ("vgg16bn", "timm/vgg16_bn"), ("CIFAR-ResNet-20", "cifar_resnet20"),
+                        ("cifar_resnet-3-3-3", "cifar_resnet20"), ("Timm/resnet_basic-2-3-4-3",
+                                                                   "timm/resnet_basic-2-3-4-3")):
+        assert get_arch(alias).id == arch, alias
+    with pytest.raises(UnknownArchError, match=r"unknown architecture 'resnt50'; did you mean resnet50\?"):
+        get_arch("resnt50")
+    with pytest.raises(UnknownArchError, match=r"did you mean torchvision/vgg16_bn\?"):
+        get_arch("torchvision/vgg16_bm")
+    with pytest.raises(UnknownArchError, match=r"unknown library 'tim'.*did you mean timm/resnet50\?"):
+        get_arch("tim/resnet50")
+    one_line_error(cli("new", "resnt50", "-o", "never-written.ticket"), "did you mean resnet50?")
+    assert not Path("never-written.ticket").exists()
+
+    # `ticket models PATTERN` filters like timm.list_models: with or without the library prefix.
+    def ids(pattern: str) -> list[str]:
+        res = cli("models", pattern, "--json")
+        assert res.code == 0, res.stderr
+        return [r["id"] for r in json.loads(res.stdout)]
+
+    resnets = ids("resnet*")
+    assert "timm/resnet50" in resnets and "torchvision/resnet50" in resnets
+    assert all(i.split("/", 1)[1].startswith("resnet") for i in resnets)  # no cifar_resnet, no vgg
+    assert {i.split("/")[1] for i in resnets if i.startswith("timm/") and "-" not in i} <= set(timm.list_models("resnet*"))
+    assert ids("torchvision/*") and all(i.startswith("torchvision/") for i in ids("torchvision/*"))
+    assert set(ids("*_bn")) == {i for i in ids("*") if i.endswith("_bn")} and ids("ResNet-50") == ["timm/resnet50",
+                                                                                               "torchvision/resnet50"]
+    res = cli("models", "resnt50")
+    assert res.code == 0 and "no architecture of the zoo matches 'resnt50'; did you mean resnet50" in res.stderr
+
+
+# -- in: `ticket new --weights FILE` / `--pretrained` --------------------------------------------------------
+def test_new_from_a_state_dict_file(cli, tmp_path: Path) -> None:
+    import torchvision
+    from safetensors.torch import save_file
+
+    model = torchvision.models.resnet18(num_classes=10)
+    weights = tmp_path / "resnet18.safetensors"
+    save_file(model.state_dict(), weights)
+    out = tmp_path / "r18.ticket"
+    res = cli("new", "torchvision/resnet18", "--weights", weights, "-o", out)
+    assert res.code == 0, res.stderr
+    ticket = Ticket.load(out)
+    assert (ticket.arch, ticket.num_classes, ticket.sparsity) == ("torchvision/resnet18", 10, 0.0)  # classes: the file's
+    assert all(torch.equal(ticket.init[k], v) for k, v in model.state_dict().items())
+    from ticketfmt.format.tensors import sha256_file
+    assert ticket.provenance["source"] == {"file": "resnet18.safetensors", "sha256": sha256_file(weights)}
+    assert ticket.provenance["method"] == "init" and ticket.provenance["level"] == 0
+
+    # A state dict of another architecture: one line naming the tensor and the architecture it does fit.
+    one_line_error(cli("new", "cifar_resnet20", "--weights", weights, "-o", tmp_path / "x.ticket"),
+                   "is not a cifar_resnet20", "timm/resnet18 or torchvision/resnet18", "ticket new timm/resnet18")
+    one_line_error(cli("new", "torchvision/resnet18", "--weights", weights, "--num-classes", "100", "-o",
+                       tmp_path / "x.ticket"), "'fc.weight' has shape [10, 512]")
+    pickle = tmp_path / "resnet18.pth"
+    torch.save(model.state_dict(), pickle)
+    one_line_error(cli("new", "torchvision/resnet18", "--weights", pickle, "-o", tmp_path / "x.ticket"),
+                   "not a safetensors state dict", "safetensors.torch.save_file")
+    one_line_error(cli("new", "torchvision/resnet18", "--masks", "nonzero", "-o", tmp_path / "x.ticket"),
+                   "--weights or --pretrained")
+    assert not (tmp_path / "x.ticket").exists()
+
+    # Zeros in the file's weights become masks on request.
+    with torch.no_grad():
+        model.fc.weight[:, :256] = 0
+    save_file(model.state_dict(), weights)
+    res = cli("new", "torchvision/resnet18", "--weights", weights, "--masks", "nonzero", "-o", tmp_path / "nz.ticket")
+    assert res.code == 0, res.stderr
+    assert Ticket.load(tmp_path / "nz.ticket").masks["fc.weight"].float().mean() == 0.5
+
+
+def _serve_timm_weights(hub, arch: str, num_classes: int = 1000, seed: int = 0) -> tuple[str, dict]:
+    """Put random weights of a timm model where timm's pretrained loader looks: <hf_hub_id>/model.safetensors."""
+    import timm
+    from safetensors.torch import save
+
+    repo = timm.models.get_pretrained_cfg(arch).hf_hub_id
+    torch.manual_seed(seed)
+    state = timm.create_model(arch, num_classes=num_classes).state_dict()
+    state = {k: v + 0.5 if v.is_floating_point() else v for k, v in state.items()}  # not what a fresh init gives
+    hub.put_files(repo, {"model.safetensors": save({k: v.contiguous() for k, v in state.items()})})
+    return repo, state
+
+
+def test_new_pretrained_through_timms_own_loader(hub, cli, tmp_path: Path) -> None:
+    from ticketfmt.cards import base_model_of
+
+    repo, state = _serve_timm_weights(hub, "resnet18")
+    assert repo == "timm/resnet18.a1_in1k"
+    out = tmp_path / "r18.ticket"
+    res = cli("new", "ResNet-18", "--pretrained", "-o", out)
+    assert res.code == 0, res.stderr
+    assert f"from {repo}" in res.stderr
+    ticket = Ticket.load(out)
+    assert ticket.arch == "timm/resnet18" and ticket.num_classes == 1000
+    assert all(torch.equal(ticket.init[k], v) for k, v in state.items())  # what the (test) Hub served
+    source = ticket.provenance["source"]
+    assert source == {"library": "timm", "model": "resnet18", "repo_id": repo, "tag": "a1_in1k",
+                      "pretrained_classes": 1000}
+    assert base_model_of(ticket) == repo
+
+    # Another number of classes: timm keeps the body and leaves a fresh (seeded) classifier.
+    small = tmp_path / "r18-10.ticket"
+    assert cli("new", "resnet18", "--pretrained", "--num-classes", "10", "--seed", "4", "-o", small).code == 0
+    t10 = Ticket.load(small)
+    assert t10.num_classes == 10 and torch.equal(t10.init["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])
+    assert not torch.equal(t10.init["fc.weight"], state["fc.weight"][:10])
+
+    # Nothing served for resnet34: one line, nothing written; an id without pretrained weights too.
+    one_line_error(cli("new", "resnet34", "--pretrained", "-o", tmp_path / "x.ticket"),
+                   "timm could not load the pretrained weights of resnet34", "--weights FILE")
+    one_line_error(cli("new", "resnet_basic-2-3-4-3", "--pretrained", "-o", tmp_path / "x.ticket"),
+                   "has no pretrained weights")
+    one_line_error(cli("new", "resnet18", "--pretrained", "--weights", out, "-o", tmp_path / "x.ticket"),
+                   "--weights or --pretrained, not both")
+    assert not (tmp_path / "x.ticket").exists()
+
+
+def test_new_pretrained_through_torchvisions_own_loader(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision
+
+    # torchvision looks in $TORCH_HOME/hub/checkpoints before downloading: a local file stands in for the download.
+    weights = torchvision.models.get_model_weights("resnet18").DEFAULT
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.manual_seed(5)
+    state = torchvision.models.resnet18().state_dict()
+    torch.save(state, cache / weights.url.rsplit("/", 1)[1])
+    out = tmp_path / "tv.ticket"
+    res = cli("new", "torchvision/resnet18", "--pretrained", "-o", out)
+    assert res.code == 0, res.stderr
+    ticket = Ticket.load(out)
+    assert ticket.arch == "torchvision/resnet18"
+    assert all(torch.equal(ticket.init[k], v) for k, v in state.items())
+    assert ticket.provenance["source"] == {"library": "torchvision", "model": "resnet18", "weights": str(weights),
+                                           "url": weights.url}
+    one_line_error(cli("new", "torchvision/resnet18", "--pretrained", "--num-classes", "10", "-o", tmp_path / "x"),
+                   "1000 classes")

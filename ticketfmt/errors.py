@@ -30,7 +30,10 @@ __all__ = [
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    # One line, and no terminal control characters (ESC, BEL: a hostile file name or server message) left raw.
+    line = " ".join(str(text).split())
+    return line if line.isprintable() else "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
 
 
 class TicketError(Exception):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,13 +13,18 @@ from torch import nn
 
 from ticketfmt.errors import HubNotFoundError, MaskError, TicketError, TicketFormatError, UnknownArchError
 from ticketfmt.checks import check_layers, check_tensors
-from ticketfmt.format.tensors import base_metadata, pack_bits, read_file, unpack_bits, write_tensors
-from ticketfmt.format.spec import ENCODINGS
+from ticketfmt.format.tensors import array_to_tensor, decode_tensors, encode_tensors, write_tensors
+from ticketfmt.format.arrays import count_true, start_read
 from ticketfmt.sparsity import sparsity_of, stage_sparsity
-from ticketfmt.zoo import ArchSpec, build_model, format_version_for, get_arch, prunable_names, spec_from_json
+from ticketfmt.metadata import file_metadata  # torch-free, shared with the packed convert path
+from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json
+from ticketfmt.zoo import state_dict_shapes
+from ticketfmt.zoo.infer import PrunedState, infer_arch, model_state, split_pruned
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
+
+    from ticketfmt.ticketfile import TicketFile
 
 __all__ = ["Ticket", "HUB_TAGS", "file_metadata"]
 
@@ -76,7 +79,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         self.hub_revision: str | None = None  # and the commit it was read at
         self._validate()
         for weights in (self.init, self.trained):
-            if weights is None or not _zero_pruned:  # a packed file holds no pruned values: nothing to zero
+            if weights is None or not _zero_pruned:  # e.g. a packed file holds no pruned values: nothing to zero
                 continue
             for name, m in self.masks.items():
                 weights[name] = torch.where(m, weights[name], torch.zeros((), dtype=weights[name].dtype))
@@ -104,7 +107,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
     def layer_density(self) -> dict[str, tuple[int, int]]:
         """``name -> (kept, total)`` for every prunable weight, in module order."""
-        return {k: (int(m.sum()), m.numel()) for k, m in self.masks.items()}
+        return {k: (count_true(m), m.numel()) for k, m in self.masks.items()}
 
     @property
     def sparsity(self) -> float:
@@ -136,28 +139,42 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_model(cls, model: nn.Module, arch: str | ArchSpec, masks: Mapping[str, torch.Tensor] | None = None,
-                   *, trained: nn.Module | Mapping[str, torch.Tensor] | None = None,
+    def from_model(cls, model: nn.Module, arch: str | ArchSpec | None = None,
+                   masks: Mapping[str, torch.Tensor] | str | None = None, *,
+                   trained: nn.Module | Mapping[str, torch.Tensor] | None = None,
                    provenance: Mapping[str, Any] | None = None, num_classes: int | None = None) -> Ticket:
-        """Make a ticket from a model's current weights (all-ones masks unless ``masks`` is given).
+        """Make a ticket from a model: its current weights as ``init``, and masks.
+
+        ``arch`` is read off the model when omitted: timm and torchvision ResNets and VGGs and
+        the builtin CIFAR models, labelled by the library that built them (a
+        ``torchvision.models.resnet50()`` is ``torchvision/resnet50``, not ``timm/resnet50``),
+        with every state-dict shape checked, so a variant the zoo lacks is refused by name.
+
+        The masks: a model pruned with ``torch.nn.utils.prune`` gives its ``weight_mask`` s
+        (its weights are ``weight_orig ⊙ weight_mask``; unpruned layers get all-ones masks);
+        otherwise all-ones masks, unless ``masks="nonzero"`` (keep the non-zero weights of a
+        model pruned by zeroing) or a mapping ``name -> mask`` is given. ``trained`` (a model or
+        a state dict, pruned or not) is stored as the trained weights.
 
         Example:
             >>> model = build_model("cifar_resnet20", seed=1)
-            >>> Ticket.from_model(model, "cifar_resnet20").sparsity
-            0.0
+            >>> Ticket.from_model(model).arch, Ticket.from_model(model, "cifar_resnet20").sparsity
+            ('cifar_resnet20', 0.0)
+            >>> import torchvision  # doctest: +SKIP
+            >>> Ticket.from_model(torchvision.models.resnet50()).arch  # doctest: +SKIP
+            'torchvision/resnet50'
         """
-        spec = get_arch(arch, num_classes if num_classes is not None else _head_classes(model, arch))
-        init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-        if masks is None:
-            masks = {k: torch.ones_like(init[k], dtype=torch.bool) for k in prunable_names(spec)}
+        state = model_state(model)
+        if arch is None:
+            spec = get_arch(infer_arch(model, {k: tuple(v.shape) for k, v in state.state.items()}), num_classes)
         else:
-            masks = {k: v.detach().cpu().to(torch.bool) if v.dtype != torch.bool else v.detach().cpu()
-                     for k, v in masks.items()}
+            spec = get_arch(arch, num_classes if num_classes is not None else _head_classes(model, arch))
+        init = _in_spec_order(spec, state.state)
         trained_sd = None
         if trained is not None:
             sd = trained.state_dict() if isinstance(trained, nn.Module) else trained
-            trained_sd = {k: v.detach().clone().cpu() for k, v in sd.items()}
-        return cls(spec, masks, init, trained_sd, provenance)
+            trained_sd = _in_spec_order(spec, split_pruned(sd).state)
+        return cls(spec, _masks_of(spec, state, masks), init, trained_sd, provenance)
 
     def replace(self, **changes: Any) -> Ticket:
         """A new ticket with some fields replaced (``masks``, ``init``, ``trained``, ``provenance``, ``results``, ``arch``).
@@ -177,6 +194,10 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     def build_model(self, weights: str = "init", device: str | torch.device | None = None) -> nn.Module:
         """The real ``nn.Module`` (timm, torchvision or builtin) with the masked weights loaded.
 
+        The module is built on the meta device and materialized on ``device`` (default the CPU)
+        without being initialized: every tensor of its state dict comes from the ticket (copied,
+        so training the model leaves the ticket as it is).
+
         Example:
             >>> model = ticket.build_model()  # doctest: +SKIP
             >>> model(torch.zeros(1, 3, 32, 32)).shape  # doctest: +SKIP
@@ -188,29 +209,23 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         if state is None:
             raise TicketError(f"this {self.arch} ticket holds no trained weights",
                               fix="use weights='init', or retrain it with `ticket verify`")
-        model = build_model(self.spec, seed=0)
+        from ticketfmt.zoo import get_family
+        # No allocation and no init (the reference init alone takes seconds on a VGG): the ticket's tensors win.
+        with torch.device("meta"):
+            model = get_family(self.spec.family).build(self.spec)
+        model = model.to_empty(device=device if device is not None else "cpu")
         model.load_state_dict(state, strict=True)
-        return model.to(device) if device is not None else model
+        return model
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], encoding: str = "packed") -> int:
         """Write the ticket atomically to ``path``; returns the file size in bytes.
 
         ``packed`` (the default) stores masks as bits and only the surviving values of masked
-        tensors; ``dense`` stores BOOL masks and full tensors. Both load the same.
+        tensors; ``dense`` stores BOOL masks and full tensors. Both load the same. Any registered
+        encoding is accepted (:mod:`ticketfmt.format.encodings`).
         """
-        if encoding not in ENCODINGS:
-            raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-        tensors: dict[str, torch.Tensor] = {}
-        for name, m in self.masks.items():
-            tensors[f"mask/{name}"] = pack_bits(m) if encoding == "packed" else m
-        for section in WEIGHTS:
-            weights = getattr(self, section)
-            if weights is None:
-                continue
-            for name, v in weights.items():
-                m = self.masks.get(name)
-                tensors[f"{section}/{name}"] = v[m] if (m is not None and encoding == "packed") else v
+        tensors = encode_tensors(self.masks, {section: getattr(self, section) for section in WEIGHTS}, encoding)
         return write_tensors(path, tensors, self._metadata(encoding))
 
     @classmethod
@@ -221,34 +236,42 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
             >>> ticket = Ticket.load("tests/golden/cifar_resnet8-packed-v1.0.ticket")  # doctest: +SKIP
         """
         p = str(path)
-        header, tensors, file_sha = read_file(p, verify=verify)
-        try:
-            spec = spec_from_json(header.arch)
-        except UnknownArchError as e:
-            raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
-        check_layers(p, header, tensors, spec)
-        masks: dict[str, torch.Tensor] = {}
-        for name, layer in header.layers.items():
-            raw = tensors[f"mask/{name}"]
-            masks[name] = unpack_bits(raw, layer.shape) if header.encoding == "packed" else raw.clone()
-        sections: dict[str, dict[str, torch.Tensor]] = {"init": {}, "trained": {}}
-        for full, t in tensors.items():
-            section, _, name = full.partition("/")
-            if section == "mask":
-                continue
-            if header.encoding == "packed" and name in masks:
-                t = torch.zeros(masks[name].shape, dtype=t.dtype).masked_scatter_(masks[name], t)
-            else:
-                t = t.clone()
-            sections[section][name] = t
-        try:
-            ticket = cls(spec, masks, sections["init"], sections["trained"] or None, header.provenance, header.results,
-                         _zero_pruned=header.encoding != "packed")
-        except MaskError as e:
-            raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
-        ticket.path, ticket.file_sha256, ticket.encoding = p, file_sha, header.encoding
+        read = start_read(p, verify=verify)
+        header = read.header
+        # The checksums compute in background threads while the tensors are checked and decoded; a corrupted
+        # payload is reported first (it explains any other error).
+        with read.integrity_first():
+            tensors = {name: array_to_tensor(a) for name, a in read.arrays.items()}
+            try:
+                spec = spec_from_json(header.arch)
+            except UnknownArchError as e:
+                raise TicketFormatError(f"arch {header.arch_id!r}: {e.message}", path=p, fix=e.fix) from None
+            check_layers(p, header, tensors, spec)
+            masks, sections = decode_tensors(header, tensors)
+            try:
+                ticket = cls(spec, masks, sections["init"], sections["trained"] or None, header.provenance,
+                             header.results, _zero_pruned=False)  # check_layers saw +0.0 at every pruned position
+            except MaskError as e:
+                raise TicketFormatError(e.message, path=p, tensor=e.tensor, fix=e.fix) from None
+        ticket.path, ticket.file_sha256, ticket.encoding = p, read.finish(), header.encoding
         return ticket
 
+
+    @staticmethod
+    def open(path: str | os.PathLike[str], verify: bool = True) -> TicketFile:
+        """Open a ticket file for lazy access (a context manager, as safetensors' ``safe_open``).
+
+        The header is checked against the architecture at once; ``masks``, ``init`` and
+        ``trained`` decode (and check) one tensor at a time, on access. With ``verify`` the
+        payload's sha256 is checked at open (the file is read, nothing decoded). See
+        :class:`ticketfmt.ticketfile.TicketFile`.
+
+        Example:
+            >>> with Ticket.open("resnet50.ticket") as f:  # doctest: +SKIP
+            ...     mask = f.masks["layer3.0.conv1.weight"]  # nothing else is decoded
+        """
+        from ticketfmt.ticketfile import TicketFile
+        return TicketFile(path, verify=verify)
 
     # -- the Hugging Face Hub (huggingface_hub.ModelHubMixin) --------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -310,12 +333,14 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     def push_to_hub(self, repo_id: str, *, config: Any = None, commit_message: str | None = None,
                     private: bool | None = None, token: str | None = None, branch: str | None = None,
                     create_pr: bool | None = None, model_card_kwargs: dict[str, Any] | None = None,
-                    allow_unverified: bool = False, card: str = "keep") -> str:
+                    allow_unverified: bool = False, card: str = "keep", force: bool = False,
+                    allow_empty_layers: bool = False) -> str:
         """Publish the ticket in one commit; returns the commit URL. See :func:`ticketfmt.hub.push`.
 
         Refuses a ticket with no recorded result unless ``allow_unverified``; an existing
-        ``README.md`` in the repo is kept unless ``card="overwrite"``. ``config`` is ignored:
-        ``config.json`` is derived from the ticket.
+        ``README.md`` in the repo is kept unless ``card="overwrite"``, another library's files
+        (a timm ``config.json``) unless ``force``; a fully pruned layer is refused unless
+        ``allow_empty_layers``. ``config`` is ignored: ``config.json`` is derived from the ticket.
 
         Example:
             >>> ticket.push_to_hub("user/cifar_resnet56-cifar10-ticket", private=True)  # doctest: +SKIP
@@ -324,7 +349,7 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
 
         return hooks.push(self, repo_id, private=private, revision=branch, create_pr=bool(create_pr),
                           allow_unverified=allow_unverified, card=card, token=token, commit_message=commit_message,
-                          card_kwargs=model_card_kwargs)
+                          card_kwargs=model_card_kwargs, force=force, allow_empty_layers=allow_empty_layers)
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The ticket's model card (the same however ``Ticket`` was imported).
@@ -337,30 +362,37 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
         return hooks.model_card(self, **kwargs)
 
 
-def file_metadata(spec: ArchSpec, provenance: Mapping[str, Any], results: list[dict[str, Any]],
-                  layers: Mapping[str, tuple[tuple[int, ...], int]], encoding: str) -> dict[str, str]:
-    """The ``__metadata__`` strings of a ticket file (before the payload checksum), from its parts.
+def _in_spec_order(spec: ArchSpec, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict in the architecture's key order (prune's reparametrization reorders a module's keys).
 
-    The one metadata builder: ``Ticket.save`` and the packed conversion path
-    (:func:`ticketfmt.converters.convert_file`) both call it, so both write the same bytes.
-    ``layers`` maps each mask's name, in file order, to its shape and its number of kept weights.
-
-    Example:
-        >>> meta = file_metadata(get_arch("cifar_resnet8"), {"method": "init"}, [], {}, "packed")
-        >>> meta["format"], meta["encoding"], meta["provenance"], meta["sparsity"]
-        ('ticketfmt', 'packed', '{"method":"init"}', '0.000000')
+    Keys the architecture lacks stay, at the end, for the constructor's checks to name.
     """
-    meta = base_metadata(encoding, format_version_for(spec, layers))  # the lowest version describing the file
-    density = {k: (kept, math.prod(shape)) for k, (shape, kept) in layers.items()}
-    meta.update({
-        "arch": json.dumps(spec.to_json(), separators=(",", ":")),
-        "provenance": json.dumps(provenance, separators=(",", ":"), sort_keys=True),
-        "results": json.dumps(results, separators=(",", ":")),
-        "layers": json.dumps({k: {"shape": list(shape), "kept": kept} for k, (shape, kept) in layers.items()},
-                             separators=(",", ":")),
-        "sparsity": f"{sparsity_of(density):.6f}",
-    })
-    return meta
+    order = {k: i for i, k in enumerate(state_dict_shapes(spec))}
+    return dict(sorted(state.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def _masks_of(spec: ArchSpec, state: PrunedState, masks: Mapping[str, torch.Tensor] | str | None
+              ) -> dict[str, torch.Tensor]:
+    """The masks of ``Ticket.from_model``: given, read from torch.nn.utils.prune, the non-zero weights, or all ones."""
+    prunable = prunable_names(spec)
+    if isinstance(masks, str) and masks != "nonzero":
+        raise ValueError(f"masks must be a mapping, 'nonzero' or None, not {masks!r}")
+    if state.masks and not (masks is None or masks == "nonzero"):
+        raise MaskError("the model is pruned with torch.nn.utils.prune and masks were given too",
+                        tensor=next(iter(state.masks)), fix="drop masks= to use the model's own weight_mask buffers, "
+                                                            "or prune.remove() them first")
+    dense = [n for n in state.masks if n not in prunable]
+    if dense:
+        raise MaskError(f"{dense[0]!r} is pruned with torch.nn.utils.prune, but {spec.id} tickets leave it dense "
+                        "(the reference never prunes a VGG's output layer)", tensor=dense[0],
+                        fix="prune.remove() that mask (its zeros stay in the weights) or do not prune that layer")
+    if masks == "nonzero":  # the weights a pruned module computes with: prune's masks are included
+        return {k: state.state[k] != 0 for k in prunable if k in state.state}
+    if masks is None:
+        return {k: state.masks[k] if k in state.masks else torch.ones_like(state.state[k], dtype=torch.bool)
+                for k in prunable if k in state.state}
+    return {k: v.detach().cpu().to(torch.bool) if v.dtype != torch.bool else v.detach().cpu()
+            for k, v in masks.items()}
 
 
 def _head_classes(model: nn.Module, arch: str | ArchSpec) -> int | None:

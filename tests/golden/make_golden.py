@@ -5,8 +5,9 @@
 The 1.0 files were made with the zoo's historic initialization, ``init="library"`` today (the
 default is now the reference's); with it this script still writes them byte
 for byte (given the same ``created_by``). Format 1.1 changed only the prunable set of
-timm/torchvision VGGs, whose smallest ticket is about 60 MB: there is no 1.1 golden file, and a
-1.1 writer writes these 1.0 files byte for byte (``tests/test_format.py`` checks it).
+timm/torchvision VGGs, whose smallest ticket is about 60 MB: the 1.1 golden files are of a toy
+family (``make_golden_v1_1.py``), and a 1.1 writer writes these 1.0 files byte for byte
+(``tests/test_format.py`` checks it).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ __all__ = ["app", "main", "load_commands"]
 
 def load_commands() -> None:
     """Register every command on :data:`app` (importing a command module registers its commands)."""
-    from ticketfmt.cli import convert, core, hub, train  # noqa: F401
+    from ticketfmt.cli import convert, core, export, hub, train  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

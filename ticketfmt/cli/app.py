@@ -66,7 +66,7 @@ def warn(message: str) -> None:
 
 def check_output(path: Path, force: bool) -> None:
     """Refuse to replace an existing output unless ``--force`` (checked before any work is done)."""
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:  # a dangling symlink is an existing output too
         raise OutputExistsError(f"{path} already exists", fix="pass --force to replace it, or choose another -o")
     if path.is_dir():
         raise OutputExistsError(f"{path} is a directory", fix="give a file name with -o")

@@ -39,10 +39,16 @@ def convert(
     permute_copies: Annotated[Optional[int], typer.Option("--permute-copies", metavar="SEED",
                                                           help="Control: shuffle the masks of replicated copies "
                                                                "within each tensor.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write the conversion picture (PNG): source "
+                                                                "and target blocks, each linked to the block it "
+                                                                "came from, coloured by density.",
+                                                 dir_okay=False)] = None,
     encoding: Encoding = "packed",
     force: Force = False,
     as_json: AsJson = False,
     no_verify: NoVerify = False,
+    allow_empty_layers: Annotated[bool, typer.Option("--allow-empty-layers", metavar="",
+                                                     help="Convert a source with a fully pruned layer.")] = False,
 ) -> None:
     """Convert a ticket to deeper (stretch) or shallower (squeeze) networks of its family by replicating or dropping blocks, mask and init together (the Elastic Lottery Ticket Hypothesis).
 
@@ -57,6 +63,8 @@ def convert(
     Example: ticket convert --from r20.ticket --to cifar_resnet32 --mapping "0:0;1:1,2;2:3,4" -o r32.ticket
 
     Example: ticket convert --from vgg16.ticket --to torchvision/vgg19 -o vgg19.ticket  (crosses libraries)
+
+    Example: ticket convert --from r20.ticket --to cifar_resnet56 -o r56.ticket --plot r20-to-r56.png
     """
     if strategy is not None and mapping is not None:
         raise typer.BadParameter("give either --strategy or --mapping, not both", param_hint="--strategy/--mapping")
@@ -71,11 +79,17 @@ def convert(
     from ticketfmt.zoo import spec_from_json
 
     # 1. Plan every target from the source's header alone: all errors come out before any write.
-    src_spec = spec_from_json(read_header(source).arch)
+    header = read_header(source)
+    src_spec = spec_from_json(header.arch)
+    if not allow_empty_layers:  # a fully pruned layer would be carried into every target (issue 14)
+        from ticketfmt.checks import refuse_empty_layers
+        refuse_empty_layers({n: (l.kept, l.numel) for n, l in header.layers.items()}, str(source),
+                            fix="prune the source again with --keep-dense or --min-density (`ticket prune`), or "
+                                "pass --allow-empty-layers to convert it anyway")
     plans = [plan_conversion(src_spec, t, strategy=strategy, mapping=mapping, num_classes=num_classes)
              for t in targets]
     paths = _outputs(source, output, plans)
-    for p in paths:
+    for p in [*paths, *([plot] if plot is not None else [])]:
         check_output(p, force)
 
     # 2. Read the source once (a packed source written packed stays packed: nothing is unpacked), write each target.
@@ -84,6 +98,23 @@ def convert(
     rows = [_summary(plan, convert_file(src, plan, path, permute_copies=permute_copies))
             for plan, path in zip(plans, paths, strict=True)]
     _report(src, rows, encoding, permute_copies, as_json)
+    if plot is not None:
+        _plot(plot, source, plans, rows)
+
+
+def _plot(path: Path, source: Path, plans: list[Plan], rows: list[dict[str, Any]]) -> None:
+    """``--plot``: the conversion picture of every target, from the headers (matplotlib is imported only here)."""
+    from ticketfmt.cards.plot import BlockDensities, ConversionView, conversion_plot
+    from ticketfmt.format.spec import read_header
+
+    def layers(file: str | Path) -> dict[str, tuple[int, int]]:
+        return {n: (info.kept, info.numel) for n, info in read_header(file).layers.items()}
+
+    views = [ConversionView(BlockDensities.of(p.target, layers(r["file"])), p.stage_maps,
+                            f"{p.target.id}: {p.direction}, strategy {p.strategy}, --mapping '{p.mapping}'")
+             for p, r in zip(plans, rows, strict=True)]
+    conversion_plot(BlockDensities.of(plans[0].source, layers(source)), views, path)
+    err.print(f"wrote {path}", soft_wrap=True)
 
 
 def _report(src: SourceFile, rows: list[dict[str, Any]], encoding: str, permute_copies: int | None,

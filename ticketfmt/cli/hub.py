@@ -63,11 +63,15 @@ def push(
     base_model: Annotated[Optional[str], typer.Option("--base-model", help="Hub repo of the ticket this one was "
                                                                            "converted from (for the card).")] = None,
     message: Annotated[Optional[str], typer.Option("-m", "--message", help="Commit message.")] = None,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Replace files of other libraries in the repo "
+                                                                   "(a timm config.json).")] = False,
+    allow_empty_layers: Annotated[bool, typer.Option("--allow-empty-layers", metavar="",
+                                                     help="Publish a ticket with a fully pruned layer.")] = False,
     token: Token = None,
 ) -> None:
     """Publish a ticket on the Hugging Face Hub, in one commit.
 
-    The repo gets ticket.safetensors (the file, byte for byte), config.json, density.png and README.md (the model card; one already in the repo is kept unless --card overwrite). The ticket must have a recorded result (`ticket verify`) unless --allow-unverified. An unchanged ticket uploads nothing.
+    The repo gets ticket.safetensors (the file, byte for byte), config.json (timm's layout: timm.create_model('hf-hub:REPO') builds the architecture with its preprocessing), model.safetensors.index.json (the Hub's safetensors index, naming the ticket), density.png, the benchmark results in .eval_results/, and README.md (the model card; one already in the repo is kept unless --card overwrite). Files of other libraries already in the repo (a timm config.json) are kept unless --force. The ticket must have a recorded result (`ticket verify`) unless --allow-unverified, and no fully pruned layer unless --allow-empty-layers. An unchanged ticket uploads nothing.
 
     \b
     Examples:
@@ -75,6 +79,7 @@ def push(
       ticket push r56.ticket user/r56-ticket --private --revision v2
       ticket push r56.ticket someorg/r56-ticket --create-pr --card overwrite
       ticket push init.ticket user/r56-init --allow-unverified
+      ticket push r50.ticket user/my-timm-resnet50      # beside timm's files: its config.json is kept
     """
     from ticketfmt.hub import CARD_POLICIES, push as push_ticket
 
@@ -83,7 +88,8 @@ def push(
     with _hub_progress():
         result = push_ticket(file, repo, private=private or None, revision=revision, create_pr=create_pr,
                              allow_unverified=allow_unverified, card=card, token=token, commit_message=message,
-                             license=license, base_model=base_model, verify=True)
+                             license=license, base_model=base_model, verify=True, force=force,
+                             allow_empty_layers=allow_empty_layers)
     if not result.changed:
         err.print(f"{result.repo_id}@{result.revision} is up to date: nothing uploaded", soft_wrap=True)
     elif result.pr_url:
@@ -92,6 +98,9 @@ def push(
         err.print(f"pushed {file} to {result.repo_id}@{result.revision} (commit {result.commit[:10]})", soft_wrap=True)
     if result.readme == "kept":
         warn("README.md is already in the repo and was kept (pass --card overwrite to replace it with the new card)")
+    for name in result.kept:
+        warn(f"{name} in the repo belongs to another library (not ticketfmt) and was kept; the ticket is in "
+             "ticket.safetensors beside it (pass --force to replace it)")
     out.print(result.pr_url or result.commit_url, soft_wrap=True)
 
 
@@ -105,10 +114,13 @@ def pull(
                               ] = False,
     token: Token = None,
     no_verify: NoVerify = False,
+    verbatim: Annotated[bool, typer.Option("--verbatim", metavar="", help="Write the published file byte for "
+                                                                         "byte, without recording where it came "
+                                                                         "from.")] = False,
 ) -> None:
     """Download a ticket from the Hugging Face Hub.
 
-    Fetches ticket.safetensors and config.json only, through the standard Hugging Face cache (HF_HUB_OFFLINE=1 reads from it), and checks them before writing the output: the ticket's checksum, and that config.json does not contradict the ticket (the ticket file is the source of truth; an inconsistent repo is an error). --no-verify skips both checks.
+    Fetches ticket.safetensors and config.json only, through the standard Hugging Face cache (HF_HUB_OFFLINE=1 reads from it), and checks them before writing the output: the ticket's checksum, and that config.json does not contradict the ticket (the ticket file is the source of truth; an inconsistent repo is an error). --no-verify skips both checks. The output records the repo and commit in its provenance ("hub"), so tickets made from it name the repo as their base model; its tensors are the published ones byte for byte (--verbatim: the whole file).
 
     \b
     Examples:
@@ -121,7 +133,7 @@ def pull(
     check_output(output, force)
     with _hub_progress():
         result = pull_ticket(repo, output, revision=revision, force=force, token=token, force_download=force_download,
-                             verify=not no_verify)
+                             verify=not no_verify, verbatim=verbatim)
     t = result.ticket
     at = f"@{result.commit[:10]}" if result.commit else ""
     err.print(f"wrote {result.path} ({t.arch}, {t.sparsity:.2%} sparse, {result.size / 1e6:.2f} MB) from "
@@ -169,9 +181,7 @@ def card(
     if plot:
         from ticketfmt.cards.plot import density_plot
         png = output.parent / PLOT_FILE
-        density = {k: kept / total if total else 1.0 for k, (kept, total) in ticket.layer_density().items()}
-        density_plot(density, png, title=f"{ticket.arch}: {ticket.sparsity:.2%} sparse",
-                     stages={k: ticket.spec.stage_of(k) for k in density})
+        density_plot(ticket.layer_density(), png, ticket.spec)
         wrote.append(str(png))
     err.print(f"wrote {', '.join(wrote)}", soft_wrap=True)
 

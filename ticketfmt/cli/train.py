@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ticketfmt.cli.app import NoVerify, app, check_output, err, out
+from ticketfmt.cli.app import NoVerify, app, check_output, err, out, print_table
 
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet "
                                                                "or imagefolder:PATH.")]
@@ -39,13 +40,23 @@ RecipeName = Annotated[Optional[str], typer.Option("--recipe", help="cifar_resne
                                                                     "(default: by architecture family).")]
 Subset = Annotated[Optional[int], typer.Option("--subset", help="Train on a seeded class-balanced subset of N images.")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda, cuda:N.")]
-Compile = Annotated[bool, typer.Option("--compile", help="Run the model through torch.compile.")]
-SyncBN = Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm statistics over "
+Compile = Annotated[bool, typer.Option("--compile", metavar="", help="Run the model through torch.compile.")]
+SyncBN = Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", metavar="", help="Under torchrun: BatchNorm statistics over "
                                                                       "the whole batch (same result as one process).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+AsJson = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON on stdout.")]
 Normalize = Annotated[Optional[str], typer.Option("--normalize", help="Input normalization: reference (ImageNet "
                                                                       "mean/std, open_lth's) or cifar (the data's "
                                                                       "own statistics).")]
+Resize = Annotated[Optional[bool], typer.Option("--resize", metavar="",
+                                                help="Allow upscaling images smaller than the network's input (e.g. "
+                                                     "32x32 images for a 224x224 network); without it that is an "
+                                                     "error. The pipeline follows the network's input size.")]
+Crop = Annotated[Optional[str], typer.Option("--crop", help="RandomResizedCrop of ImageNet-size inputs: reference "
+                                                            "(scale 0.1-1, ratio 0.8-1.25, open_lth's) or torchvision "
+                                                            "(0.08-1, 3/4-4/3).")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: as set). CPU results "
+                                                                  "are reproducible at a given thread count, which "
+                                                                  "is recorded.")]
 
 
 def _is_main() -> bool:
@@ -75,9 +86,15 @@ def _overrides(epochs: int | None, lr: float | None, batch_size: int | None, mil
             "momentum": momentum, "weight_decay": weight_decay, "warmup_offset": warmup_offset}
 
 
-def _check_subset(subset: int | None) -> None:
+def _check_subset(subset: int | None, threads: int | None = None, crop: str | None = None) -> None:
     if subset is not None and subset < 1:
         raise typer.BadParameter(f"{subset} is not a positive number of images", param_hint="--subset")
+    if threads is not None and threads < 1:
+        raise typer.BadParameter(f"{threads} is not a positive number of threads", param_hint="--threads")
+    from ticketfmt.data import CROPS
+
+    if crop is not None and crop not in CROPS:
+        raise typer.BadParameter(f"{crop!r} is not one of {', '.join(CROPS)}", param_hint="--crop")
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -87,53 +104,199 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _plural(n: Any, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    """``45s``, ``2m 10s``, ``3h 05m``, ``2d 4h``: an estimate, to the unit that matters."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "unknown"
+    s = max(0, int(round(seconds)))
+    if s < 1:
+        return "under 1s"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+_SLOW_CPU_S = 120.0  # on a CPU, a plan longer than this also says how to shorten it
+
+
+def _shorter(event: dict[str, Any]) -> str | None:
+    """On a CPU, how to shorten a long plan: --epochs/--subset and what they would cost at the measured speed."""
+    eta, spi = event.get("eta_s"), event.get("seconds_per_image")
+    if event.get("device_type") != "cpu" or (eta is not None and eta <= _SLOW_CPU_S):
+        return None
+    images, epochs = event.get("train_images"), int(event.get("epochs") or 1)
+    steps_left, spe = int(event.get("steps_left") or 0), int(event.get("steps_per_epoch") or 1)
+    e = min(epochs, 2)
+    n = min(int(images), 5000) if images else 5000
+    example = f"e.g. --epochs {e} --subset {n}"
+    if spi is not None and images:
+        share = steps_left / max(1, epochs * spe)  # the part of the schedule still to train (rewind, levels)
+        example += f": about {_fmt_duration(spi * e * n * share)}"
+    return (f"  on a CPU this is long: shorten it with --epochs N (the milestones scale with it) and --subset N "
+            f"(training images), {example}; the result is then recorded as protocol \"reduced\"")
+
+
+def _plan_lines(event: dict[str, Any]) -> list[str]:
+    """The plan, before training: what, recipe, steps, device, data, estimate (and on a slow CPU, how to shorten it)."""
+    command = event.get("command", "verify")
+    test = f"{event['test_images']:,} images" if event.get("test_images") else "its images"
+    what = (f"{event.get('arch', '?')} ({event.get('sparsity', 0.0):.2%} sparse)" if command == "verify"
+            else f"{event.get('arch', '?')}, {_plural(event.get('levels'), 'level')} after the dense level 0")
+    lines = [f"plan: {command} {what} on {event.get('dataset', '?')}, top-1 on its {event.get('split', 'test')} "
+             f"split ({test})"]
+    if event.get("recipe"):
+        lines.append(f"  recipe: {event['recipe']}")
+    origin = " (the source ticket's contract)" if event.get("contract") == "source_provenance" else ""
+    train = f"{event['train_images']:,} training images" if event.get("train_images") else "the training split"
+    if command == "verify":
+        steps = (f"steps {event['start_step']} -> {event['steps']} ({event['steps'] - event['start_step']} steps, "
+                 f"{event.get('steps_per_epoch', '?')} an epoch), rewind {event['rewind']}{origin}, "
+                 f"lr {event['lr']:g} at the start")
+    else:
+        steps = (f"{event['steps']} steps a level ({event.get('steps_per_epoch', '?')} an epoch), levels 1+ from "
+                 f"the rewind step {event.get('rewind_step')}; {event.get('steps_left', '?')} steps left "
+                 f"(from level {event.get('level', 0)}, step {event.get('start_step', 0)})")
+    lines.append(f"  training: {steps}; {train}, batch {event.get('batch_size', '?')}, "
+                 f"augmentation {event.get('augmentation') or 'unknown'}")
+    if event.get("device"):
+        procs = event.get("world_size", 1)
+        lines.append(f"  device: {event['device']}, {procs} process{'es' if procs != 1 else ''}")
+    if event.get("seconds_per_step") is not None:
+        lines.append(f"  estimate: about {_fmt_duration(event.get('eta_s'))} of training "
+                     f"({event['seconds_per_step']:.3g} s a step, from timing 2 steps)")
+    if event.get("protocol") == "reduced":
+        lines.append(f"  protocol: reduced ({event.get('protocol_note')}): recorded as such, never as the "
+                     "benchmark result")
+    hint = _shorter(event)
+    return lines + ([hint] if hint else [])
+
+
+def _train_text(event: dict[str, Any]) -> tuple[str, str]:
+    """``(where, info)`` of a training progress event: ``level 1/4 epoch 2/3`` and the step, loss, speed, ETA."""
+    level, levels = event.get("level"), event.get("levels")
+    where = f"level {level}/{levels} " if levels is not None else ""  # verify's level is the ticket's, not a stage
+    ips = event.get("images_per_sec") or 0.0
+    info = (f"step {event['step']}/{event['steps']}  loss {event['loss']:.3f}  acc {event['acc']:.1f}%  "
+            f"{ips:,.0f} img/s  ETA {_fmt_eta(event.get('eta_s'))}")
+    return f"{where}epoch {event['epoch']}/{event['epochs']}", info
+
+
+def _event_line(event: dict[str, Any]) -> str | None:
+    """The line an event prints whatever the display (plan, notice, level, resume, interruption); None: no line."""
+    phase = event.get("phase")
+    if phase == "plan":
+        return "\n".join(_plan_lines(event))
+    if phase == "notice":
+        return f"note: {event['message']}"
+    if phase == "level":
+        return (f"level {event['level']}/{event['levels']}: {event['sparsity']:.2%} sparse, "
+                f"top-1 {event['top1']:.2f}%  -> {event['path']}")
+    if phase == "resume":
+        return f"resuming at level {event['level']}, step {event['step']}"
+    if phase == "interrupted":
+        return (f"stopped at level {event['level']}, step {event['step']}; "
+                f"checkpoint {event['checkpoint']} (continue with --resume)")
+    return None
+
+
+def _progress_interval() -> float:
+    """Seconds between plain progress lines (``TICKETFMT_PROGRESS_SECONDS``, default 10)."""
+    try:
+        return max(0.0, float(os.environ.get("TICKETFMT_PROGRESS_SECONDS", "10")))
+    except ValueError:
+        return 10.0
+
+
+class _PlainProgress:
+    """Progress as plain lines on stderr (CI, nohup, a log file): one line per phase change, per epoch,
+    at the end of a training span, and otherwise at most one every ``interval`` seconds."""
+
+    def __init__(self, title: str, interval: float) -> None:
+        self.title, self.interval = title, interval
+        self.last = -float("inf")
+        self.key: tuple[Any, ...] | None = None
+
+    def _emit(self, text: str) -> None:
+        err.print(text, soft_wrap=True, markup=False, highlight=False)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = _event_line(event)
+        if line is not None:
+            self._emit(line)
+            return
+        parts = self._text(event)
+        if parts is None:
+            return
+        text, key, final = parts
+        now = time.monotonic()
+        if key != self.key or final or now - self.last >= self.interval:
+            self.key, self.last = key, now
+            self._emit(f"{self.title} {text}")
+
+    def _text(self, event: dict[str, Any]) -> tuple[str, tuple[Any, ...], bool] | None:
+        """``(text, key, final)``: a new key (phase, level, epoch) or a final event always prints."""
+        phase = event.get("phase")
+        done, total = int(event.get("done") or 0), int(event.get("total") or 0)
+        if phase == "data":
+            if not done and not total:  # the announcement: off a terminal the decode lines (or the plan) follow
+                return None
+            count = f": {done:,}/{total:,} images" if total else (f": {done:,} images" if done else "")
+            return f"data: {event.get('description', 'loading')}{count}", (phase,), bool(total) and done >= total
+        if phase == "train":
+            where, info = _train_text(event)
+            return f"{where}  {info}", (phase, event.get("level"), event.get("epoch")), event["step"] >= event["steps"]
+        if phase == "eval":
+            return f"evaluating: {done:,}/{total:,} images", (phase, event.get("level")), bool(total) and done >= total
+        return None
+
+
 @contextmanager
 def _display(title: str) -> Iterator[Any]:
-    """A live progress line on stderr (off when stderr is not a terminal); yields the progress callback."""
+    """Progress on stderr; yields the callback the library reports to (rank 0 only prints).
+
+    On a terminal: a live bar (transient) whose first phase says what the data layer is doing;
+    elsewhere: plain lines at a steady interval (:class:`_PlainProgress`).
+    """
+    if not _is_main():
+        yield lambda event: None
+        return
+    if not err.is_terminal:
+        yield _PlainProgress(title, _progress_interval())
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    enabled = err.is_terminal and _is_main()
     progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[info]}"),
-                        TimeElapsedColumn(), console=err, transient=True, disable=not enabled)
+                        TimeElapsedColumn(), console=err, transient=True)
     with progress:
-        task = progress.add_task(title, total=None, info="")
+        task = progress.add_task(f"{title}: starting", total=None, info="")
 
         def callback(event: dict[str, Any]) -> None:
             phase = event.get("phase")
-            if phase == "data":
+            line = _event_line(event)
+            if line is not None:
+                progress.console.print(line, soft_wrap=True, markup=False, highlight=False)
+                if phase == "plan":
+                    progress.update(task, description=f"{title}: training", completed=0, total=None, info="")
+            elif phase == "data":
                 total = event.get("total") or None
                 progress.update(task, description=str(event.get("description", "data")), completed=event["done"],
-                                total=total, info=f"{event['done']:,} images")
+                                total=total, info=f"{event['done']:,} images" if event.get("done") else "")
             elif phase == "train":
-                level, levels = event.get("level"), event.get("levels")
-                where = f"level {level}/{levels} " if levels is not None else (f"{title} " if level is None
-                                                                                 else f"{title} (level {level}) ")
+                where, info = _train_text(event)
                 start = int(event.get("start_step") or 0)
-                ips = event.get("images_per_sec") or 0.0
-                info = (f"step {event['step']}/{event['steps']}  loss {event['loss']:.3f}  acc {event['acc']:.1f}%  "
-                        f"{ips:,.0f} img/s  ETA {_fmt_eta(event.get('eta_s'))}")
-                progress.update(task, description=f"{where}epoch {event['epoch']}/{event['epochs']}",
-                                completed=event["step"] - start, total=max(1, event["steps"] - start), info=info)
+                progress.update(task, description=f"{title} {where}", completed=event["step"] - start,
+                                total=max(1, event["steps"] - start), info=info)
             elif phase == "eval":
                 progress.update(task, description="evaluating", completed=event["done"],
                                 total=event.get("total") or None, info=f"{event['done']:,} test images")
-            elif phase == "level":
-                if _is_main():
-                    progress.console.print(f"level {event['level']}/{event['levels']}: {event['sparsity']:.2%} sparse, "
-                                           f"top-1 {event['top1']:.2f}%  → {event['path']}", soft_wrap=True)
-            elif phase == "plan":
-                if _is_main():
-                    origin = " (the source ticket's contract)" if event.get("contract") == "source_provenance" else ""
-                    progress.console.print(f"training from step {event['start_step']} (rewind {event['rewind']}"
-                                           f"{origin}) to step {event['steps']}, lr {event['lr']:g} at the start",
-                                           soft_wrap=True)
-            elif phase == "resume":
-                if _is_main():
-                    progress.console.print(f"resuming at level {event['level']}, step {event['step']}")
-            elif phase == "interrupted":
-                if _is_main():
-                    progress.console.print(f"stopped at level {event['level']}, step {event['step']}; "
-                                           f"checkpoint {event['checkpoint']} (continue with --resume)", soft_wrap=True)
 
         yield callback
 
@@ -187,9 +350,12 @@ def find(
     init: Annotated[str, typer.Option("--init", help="Initializer of the dense network: reference (open_lth's "
                                                      "kaiming normal, BN uniform) or library.")] = "reference",
     normalize: Normalize = None,
+    resize: Resize = None,
+    crop: Crop = None,
+    threads: Threads = None,
     device: Device = "auto",
     compile: Compile = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in -o (after a kill or Ctrl-C; "
+    resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue the run in -o (after a kill or Ctrl-C; "
                                                           "--levels may be raised).")] = False,
     data_dir: DataDir = None,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Also evaluate every N epochs (0: at the end "
@@ -201,7 +367,11 @@ def find(
 
     Each level trains with the mask fixed from the rewind point, prunes --rate of the remaining weights by global magnitude and rewinds. A checkpoint is written every epoch; Ctrl-C stops at the next step and --resume continues to the same result.
 
+    Before training it prints the plan (recipe, steps, device, data, a timed estimate); progress goes to stderr (plain lines every 10 s when it is not a terminal). The input pipeline follows the network's input size and the data: a 32x32 network on an imagefolder: tree of 32x32 images gets the 32x32 pipeline.
+
     Example: ticket find cifar_resnet20 --dataset cifar10 --levels 10 --rewind 1000it -o runs/r20
+
+    Example (minutes on a CPU): ticket find cifar_resnet20 --dataset cifar10-jpeg --levels 2 --epochs 1 --subset 2000 --rewind 10it -o runs/quick
     """
     if levels < 0:
         raise typer.BadParameter(f"{levels} is negative", param_hint="--levels")
@@ -209,7 +379,7 @@ def find(
         raise typer.BadParameter(f"{rate} is not in (0, 1)", param_hint="--rate")
     if eval_every < 0:
         raise typer.BadParameter(f"{eval_every} is negative", param_hint="--eval-every")
-    _check_subset(subset)
+    _check_subset(subset, threads, crop)
     overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
     from ticketfmt.data import get_spec
     from ticketfmt.train.fidelity import ImpOptions
@@ -231,6 +401,7 @@ def find(
                         ("--momentum", momentum), ("--weight-decay", weight_decay), ("--recipe", recipe),
                         ("--subset", subset), ("--seed", seed), ("--warmup-offset", warmup_offset),
                         ("--init", init if init != "reference" else None), ("--normalize", normalize),
+                        ("--resize", bool(resize)), ("--crop", crop), ("--threads", threads),
                         *[(f"--{d.split('=')[0].replace('_', '-')}", d.split("=")[1]) for d in options.departures()],
                         ("-o", output)], ["find", arch])
 
@@ -242,11 +413,11 @@ def find(
                               subset=subset, seed=seed, resume=resume, device=device, compile=compile,
                               data_dir=data_dir, progress=callback, sync_bn=sync_bn, eval_every=eval_every,
                               command=command, options=options, init=init, normalize=normalize or "reference",
-                              **overrides)
+                              resize=bool(resize), crop=crop or "reference", threads=threads, **overrides)
     except KeyboardInterrupt:
         if _is_main():
-            err.print(f"interrupted: the run in {output} is resumable with --resume")
-        raise
+            err.print(f"interrupted: the run in {output} is resumable with --resume", soft_wrap=True)
+        raise typer.Exit(130) from None
     if not _is_main():
         return
     rows = [{"level": i, "sparsity": s, "top1": a, "path": str(p)}
@@ -257,7 +428,7 @@ def find(
     table = Table("level", "sparsity", "top-1", "ticket", title=f"{arch} on {dataset}", title_justify="left")
     for r in rows:
         table.add_row(str(r["level"]), f"{r['sparsity']:.2%}", f"{r['top1']:.2f}%", r["path"])
-    out.print(table)
+    print_table(table)
 
 
 def _ref_text(name: str, ref: Any) -> str | None:
@@ -265,10 +436,40 @@ def _ref_text(name: str, ref: Any) -> str | None:
         return None
     budget = [str(ref.get("dataset", "?"))]
     if ref.get("epochs") is not None:
-        budget.append(f"{ref['epochs']} epochs")
+        budget.append(_plural(ref["epochs"], "epoch"))
     if ref.get("subset") is not None:
         budget.append(f"subset {ref['subset']}")
     return f"{name} {float(ref['value']):.2f}% ({', '.join(budget)})"
+
+
+def _reproduction(ticket: Any, dataset: str, asked: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(the last result, the verify keywords of its budget)`` for ``--reproduce`` (no other budget options)."""
+    from ticketfmt.train.verify import budget_of
+
+    given = sorted(k for k, v in asked.items() if v not in (None, False))
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise typer.BadParameter(f"--reproduce takes the budget from the record; drop {flags}",
+                                 param_hint="--reproduce")
+    if not ticket.results:
+        raise typer.BadParameter("the ticket records no result to reproduce", param_hint="--reproduce")
+    last = dict(ticket.results[-1])
+    if last.get("dataset") not in (None, dataset):
+        raise typer.BadParameter(f"the ticket's last result is on {last['dataset']}, not {dataset}",
+                                 param_hint="--dataset")
+    return last, budget_of(last)
+
+
+def _reproduction_text(record: dict[str, Any], last: dict[str, Any]) -> str:
+    """Whether a re-run reproduced the recorded value, and if not, what differed (device, threads)."""
+    here, there = str(record.get("device")), str(last.get("device", "an unrecorded device"))
+    if record["reproduces"]:
+        return f"reproduced: {record['value']:.2f}% is the recorded {last['value']:.2f}% exactly ({here})"
+    diff = record["value"] - float(last["value"])
+    why = ("the same device and thread count: another torch build or data decode" if here == there
+           else "float rounding differs between devices and thread counts")
+    return (f"not reproduced: {record['value']:.2f}% against the recorded {last['value']:.2f}% ({diff:+.2f} points); "
+            f"recorded on {there}, run on {here}: {why}")
 
 
 @app.command()
@@ -277,8 +478,8 @@ def verify(
     dataset: Dataset,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the ticket with the result "
                                                                           "recorded here.", dir_okay=False)] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Record the result in FILE itself (atomically).")] = False,
-    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Start the schedule at step 0, not at the "
+    in_place: Annotated[bool, typer.Option("--in-place", metavar="", help="Record the result in FILE itself (atomically).")] = False,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", metavar="", help="Start the schedule at step 0, not at the "
                                                                       "rewind step.")] = False,
     rewind: Annotated[Optional[str], typer.Option("--rewind", help="Start step (default: the ticket's rewind "
                                                                    "point).")] = None,
@@ -297,11 +498,18 @@ def verify(
     device: Device = "auto",
     compile: Compile = False,
     data_dir: DataDir = None,
-    save_trained: Annotated[bool, typer.Option("--save-trained", help="Also store the trained weights in the "
+    save_trained: Annotated[bool, typer.Option("--save-trained", metavar="", help="Also store the trained weights in the "
                                                                       "written ticket.")] = False,
     sync_bn: SyncBN = True,
     normalize: Normalize = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace -o if it exists.")] = False,
+    resize: Resize = None,
+    crop: Crop = None,
+    threads: Threads = None,
+    reproduce: Annotated[bool, typer.Option("--reproduce", metavar="",
+                                            help="Re-run the ticket's last result with its own recorded budget "
+                                                 "(recipe, subset, seed, start, CPU thread count) and say whether "
+                                                 "it reproduces.")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Replace -o if it exists.")] = False,
     as_json: AsJson = False,
     no_verify: NoVerify = False,
 ) -> None:
@@ -309,11 +517,17 @@ def verify(
 
     Prints the accuracy with the dense and IMP references the ticket's provenance knows, and records the result in the ticket's results (-o NEW or --in-place; without them nothing is written). The recipe, rewind step and seed are the ticket's own (a converted ticket's are its source's: it starts at the source's rewind step, the LR schedule fast-forwarded) unless overridden.
 
+    Before training it prints the plan (recipe, steps, device, data, a timed estimate; on a CPU, how to shorten it). A result on a training subset or fewer epochs than the recipe's is recorded with protocol "reduced".
+
     Example: ticket verify r56.ticket --dataset cifar10 -o r56-verified.ticket
+
+    Example (minutes on a CPU): ticket verify r56.ticket --dataset cifar10-jpeg --epochs 2 --subset 5000 -o r56-quick.ticket
+
+    Example: ticket verify r56-verified.ticket --dataset cifar10 --reproduce
     """
     if output is not None and in_place:
         raise typer.BadParameter("give at most one of -o and --in-place", param_hint="-o/--in-place")
-    _check_subset(subset)
+    _check_subset(subset, threads, crop)
     overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
     from ticketfmt.data import get_spec
     from ticketfmt.train.recipes import RECIPES, parse_rewind
@@ -330,23 +544,36 @@ def verify(
     from ticketfmt.train import verify as run_verify
 
     ticket = Ticket.load(file, verify=not no_verify)
-    with _display("verify") as callback:
-        verified, record = run_verify(ticket, dataset, from_scratch=from_scratch, recipe=recipe, subset=subset,
-                                      seed=seed, device=device, data_dir=data_dir, compile=compile, progress=callback,
-                                      sync_bn=sync_bn, store_trained=save_trained, rewind=rewind,
-                                      normalize=normalize, **overrides)
+    asked = {"from_scratch": from_scratch, "recipe": recipe, "subset": subset, "seed": seed, "rewind": rewind,
+             "normalize": normalize, "resize": resize, "crop": crop, "threads": threads, **overrides}
+    recorded = _reproduction(ticket, dataset, asked) if reproduce else None
+    if recorded is not None:
+        asked = {**asked, **recorded[1]}
+    try:
+        with _display("verify") as callback:
+            verified, record = run_verify(ticket, dataset, device=device, data_dir=data_dir, compile=compile,
+                                          progress=callback, sync_bn=sync_bn, store_trained=save_trained, **asked)
+    except KeyboardInterrupt:
+        if _is_main():
+            err.print("interrupted: nothing written")
+        raise typer.Exit(130) from None
     if not _is_main():
         return
+    if recorded is not None:
+        record = {**record, "reproduces": record["value"] == recorded[0]["value"],
+                  "recorded_value": recorded[0]["value"]}
     target = file if in_place else output
     if target is not None:
         verified.save(target, encoding=ticket.encoding or "packed")
     if as_json:
         out.print_json(json.dumps(record))
     else:
-        budget = [f"{record['dataset']} {record['split']}", f"{record['epochs']} epochs"]
+        budget = [f"{record['dataset']} {record['split']}", _plural(record["epochs"], "epoch")]
         if record.get("subset") is not None:
             budget.append(f"subset {record['subset']}")
         budget.append(f"seed {record['seed']}")
+        if record.get("protocol") == "reduced":
+            budget.append("reduced protocol")
         budget.append("from step 0" if record["from_scratch"] else
                       f"from step {record['start_step']} (rewind {record['rewind']}, lr {record['start_lr']:g})")
         line = Text.assemble("top-1 ", (f"{record['value']:.2f}%", "bold"),
@@ -357,5 +584,7 @@ def verify(
                             _ref_text("IMP", record.get("imp_reference"))) if t]
         if refs:
             out.print("references: " + "; ".join(refs), soft_wrap=True)
+        if recorded is not None:
+            out.print(_reproduction_text(record, recorded[0]), soft_wrap=True)
     if target is not None:
         err.print(f"recorded in {target}")

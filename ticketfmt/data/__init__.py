@@ -17,8 +17,10 @@ from ticketfmt.data.cache import (
     ImageTensors,
     Progress,
     cache_path,
+    check_identity,
     default_cache_dir,
     default_data_dir,
+    eval_split_name,
     load_split,
     subset_indices,
 )
@@ -53,5 +55,7 @@ __all__ = [
     "cache_path",
     "load_split",
     "subset_indices",
+    "eval_split_name",
+    "check_identity",
     "make_loader",
 ]

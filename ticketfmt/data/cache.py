@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -51,6 +52,8 @@ __all__ = [
     "cache_path",
     "load_split",
     "subset_indices",
+    "eval_split_name",
+    "check_identity",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -459,21 +462,117 @@ def _folder_fingerprint(root: Path) -> str | None:
 # --------------------------------------------------------------------------- load_split
 
 
-def _imagefolder_root(spec: DatasetSpec, split: Split, data_dir: Path | None) -> Path:
+def _folder_base(spec: DatasetSpec, data_dir: Path | None) -> Path:
     if spec.path is not None:
-        base = spec.path
-    elif data_dir is not None:
-        base = data_dir
-    else:
-        raise DataError(f"{spec.name} needs a data folder",
-                        fix="pass --data-dir pointing at a folder with train/ and val/")
+        return spec.path
+    if data_dir is not None:
+        return data_dir
+    raise DataError(f"{spec.name} needs a data folder",
+                    fix="pass --data-dir pointing at a folder with train/ and val/ (or test/)")
+
+
+def imagefolder_root(spec: DatasetSpec, split: Split, data_dir: Path | None) -> Path:
+    base = _folder_base(spec, data_dir)
     names = ("train",) if split == "train" else spec.test_dirs
     for n in names:
         if (base / n).is_dir():
+            _check_folder_identity(spec, split, base / n)
             return base / n
     want = " or ".join(f"{n}/" for n in names)
     raise DataError(f"{spec.name}: {base} has no {want}",
                     fix="point it at an ImageFolder tree with train/ and val/ (or test/)")
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_counts(root: str, mtime_ns: int, want_classes: int) -> tuple[int, int | None]:
+    """``(classes, images)`` of an ImageFolder split (names only, no stat; cached per folder time).
+
+    images is None when the class count is not ``want_classes``: the identity fails on it already.
+    """
+    classes = [e.path for e in os.scandir(root) if e.is_dir()]
+    if len(classes) != want_classes:
+        return len(classes), None
+    images = 0
+    for c in classes:
+        images += sum(1 for e in os.scandir(c) if e.name.lower().endswith(_IMAGE_SUFFIXES))
+    return len(classes), images
+
+
+def _check_folder_identity(spec: DatasetSpec, split: Split, root: Path) -> None:
+    """A *named* dataset read from a folder (``imagenet``) must be that dataset: its class and image counts.
+
+    A 10-class folder passed as ``imagenet`` would otherwise be trained, recorded and published as an
+    ImageNet-1k result; ``imagefolder:PATH`` is how any other tree is used (and recorded).
+    """
+    if spec.path is not None or spec.split_sizes is None:
+        return
+    want = spec.split_sizes[0 if split == "train" else 1]
+    try:
+        classes, images = _folder_counts(str(root), root.stat().st_mtime_ns, spec.num_classes)
+    except OSError as e:
+        raise DataError(f"{spec.name}: cannot list {root} ({e})", fix="check the folder") from e
+    if classes == spec.num_classes and images == want:
+        return
+    held = f"{classes:,} classes" + (f" and {images:,} images" if images is not None else "")
+    raise DataError(f"{spec.name}: {root} holds {held}, but {spec.name} {split} has {spec.num_classes:,} classes "
+                    f"and {want:,} images, so it is not {spec.name}",
+                    fix=f"pass --dataset imagefolder:{root.parent} to use it (and record it) as a custom folder")
+
+
+def check_identity(name: str, data_dir: str | Path | None = None) -> None:
+    """Refuse a folder given as a *named* dataset (``imagenet``) whose class or image counts are not that dataset's.
+
+    Checks the ``train/`` and evaluation folders that exist (missing ones are reported when
+    loaded); nothing to check for ``imagefolder:PATH`` and archive datasets (checked when decoded).
+
+    Raises:
+        DataError: the folder is not the dataset its name says; the fix names ``imagefolder:PATH``.
+
+    Example:
+        >>> check_identity("imagenet", "/data/ten-classes")  # doctest: +SKIP
+        Traceback (most recent call last):
+        ...
+        ticketfmt.errors.DataError: imagenet: /data/ten-classes/train holds 10 classes, but imagenet train has 1,000 classes and 1,281,167 images, so it is not imagenet; pass --dataset imagefolder:/data/ten-classes to use it (and record it) as a custom folder
+    """
+    spec = get_spec(name)
+    if spec.source != "imagefolder" or spec.path is not None or spec.split_sizes is None or data_dir is None:
+        return
+    base = Path(data_dir).expanduser()
+    for split, names in (("train", ("train",)), ("test", spec.test_dirs)):
+        found = next((base / n for n in names if (base / n).is_dir()), None)
+        if found is not None:
+            _check_folder_identity(spec, split, found)  # type: ignore[arg-type]
+
+
+def _check_decoded_identity(spec: DatasetSpec, split: str, data: ImageTensors, where: Path) -> None:
+    """A named dataset decoded from an archive must have its class count and (when known) image count."""
+    if len(data.classes) != spec.num_classes:
+        raise DataError(f"{spec.name} {split}: found {len(data.classes)} classes, expected {spec.num_classes}",
+                        fix="check the data source")
+    want = spec.split_sizes[0 if split == "train" else 1] if spec.split_sizes else None
+    if want is not None and len(data) != want:
+        raise DataError(f"{spec.name} {split}: {where} holds {len(data):,} images, but {spec.name} {split} has "
+                        f"{want:,}, so it is not {spec.name}",
+                        fix=f"put the complete {spec.archive or spec.name} in the data folder (--data-dir or "
+                            "TICKETFMT_DATA), or extract it and pass --dataset imagefolder:PATH")
+
+
+def eval_split_name(name: str, data_dir: str | Path | None = None) -> str:
+    """The real name of the split a dataset is evaluated on, for results records.
+
+    ``validation`` for ImageNet (its labelled evaluation images) and for ImageFolder trees
+    evaluated on their ``val/`` folder; ``test`` otherwise.
+
+    Example:
+        >>> eval_split_name("imagenet"), eval_split_name("cifar10")
+        ('validation', 'test')
+    """
+    spec = get_spec(name)
+    if spec.source != "imagefolder" or spec.split_sizes is not None:
+        return spec.eval_split
+    base = spec.path if spec.path is not None else (Path(data_dir).expanduser() if data_dir is not None else None)
+    found = next((n for n in spec.test_dirs if base is not None and (base / n).is_dir()), "test")
+    return "validation" if found == "val" else found
 
 
 @dataclass(frozen=True)
@@ -489,7 +588,7 @@ class _Source:
 def _source(spec: DatasetSpec, split: Split, data_dir: Path | None, progress: Progress | None, workers: int,
             size: int | None) -> _Source:
     if spec.source == "imagefolder":
-        root = _imagefolder_root(spec, split, data_dir)
+        root = imagefolder_root(spec, split, data_dir)
         side = int(size or spec.image_size)
         return _Source(f"{spec.name.split(':')[0]}:{root}", side, _folder_fingerprint(root),
                        lambda: {split: _decode_folder(spec.name, root, side, progress, workers)})
@@ -518,17 +617,20 @@ def _cached_tensors(spec: DatasetSpec, split: Split, data_dir: Path | None, cach
     decoded = src.decode()
     if split not in decoded:
         raise DataError(f"{spec.name}: no {split} images in the source", fix="check the data source")
+    if spec.source == "archive":  # every split is checked before any is cached
+        archive = (data_dir if data_dir is not None else default_data_dir()) / str(spec.archive)
+        for s in sorted(decoded, key=("train", "test").index):
+            _check_decoded_identity(spec, s, decoded[s], archive)
+    elif spec.source == "torchvision":
+        _check_decoded_identity(spec, split, decoded[split], data_dir or default_data_dir())
     for s, d in decoded.items():  # one pass of an archive caches every split
-        if spec.source != "imagefolder" and len(d.classes) != spec.num_classes:
-            raise DataError(f"{spec.name} {s}: found {len(d.classes)} classes, expected {spec.num_classes}",
-                            fix="check the data source")
         _write_cache(cache_path(src.key, s, cache_dir, src.size), d, spec, s, src.fingerprint)  # type: ignore[arg-type]
     return decoded[split]
 
 
 def _folder_dataset(spec: DatasetSpec, split: Split, data_dir: Path | None, transform: Callable[[Any], Any] | None,
                     subset: int | None, seed: int) -> torch.utils.data.Dataset:
-    root = _imagefolder_root(spec, split, data_dir)
+    root = imagefolder_root(spec, split, data_dir)
     from torchvision.datasets import ImageFolder
 
     try:

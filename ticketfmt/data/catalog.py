@@ -28,15 +28,18 @@ __all__: list[str] = []
 register_dataset(DatasetSpec(
     "cifar10", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "torchvision",
     description="CIFAR-10 via torchvision (downloaded into the data folder when online)",
+    split_sizes=(50_000, 10_000),
 ))
 register_dataset(DatasetSpec(
     "cifar100", 100, 32, CIFAR100_MEAN, CIFAR100_STD, True, "torchvision",
     description="CIFAR-100 via torchvision (downloaded into the data folder when online)",
+    split_sizes=(50_000, 10_000),
 ))
 register_dataset(DatasetSpec(
     "cifar10-jpeg", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "archive",
     archive="cifar10-jpeg.tar.gz", archive_root="cifar10",
     description="all of CIFAR-10 as JPEG, cifar10-jpeg.tar.gz in the data folder (50,000/10,000)",
+    split_sizes=(50_000, 10_000),
 ))
 register_dataset(DatasetSpec(
     "cifar10-mini", 10, 32, CIFAR10_MEAN, CIFAR10_STD, True, "archive",
@@ -45,8 +48,9 @@ register_dataset(DatasetSpec(
 ))
 register_dataset(DatasetSpec(
     "imagenet", 1000, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder",
-    resize=256, test_dirs=("val",),
-    description="ImageNet as an ImageFolder tree with train/ and val/ at --data-dir",
+    resize=256, test_dirs=("val", "test"), split_sizes=(1_281_167, 50_000), eval_split="validation",
+    description="ImageNet-1k as an ImageFolder tree with train/ and val/ (or test/) at --data-dir "
+                "(1000 classes, 1,281,167/50,000 images; another tree: imagefolder:PATH)",
 ))
 register_dataset(DatasetSpec(
     "imagefolder", 0, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder",

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ticketfmt.data.cache import check_identity, imagefolder_root
 from ticketfmt.data.specs import DatasetSpec, get_spec, normalization
 from ticketfmt.errors import DataError
 
@@ -203,7 +204,8 @@ def input_pipeline(dataset: str, input_size: Any = None, *, data_dir: str | Path
 
     Raises:
         DataError: unknown dataset, normalization or crop; a non-square input; images
-            smaller than a large network's input without ``resize``.
+            smaller than a large network's input without ``resize``; a folder given as a
+            named dataset (``imagenet``) that is not that dataset (see :func:`check_identity`).
 
     Example:
         >>> input_pipeline("cifar10-mini", (3, 224, 224))
@@ -215,6 +217,10 @@ def input_pipeline(dataset: str, input_size: Any = None, *, data_dir: str | Path
     mean, std = normalization(spec, normalize)
     if crop not in CROPS:
         raise DataError(f"unknown crop {crop!r}", fix=f"choose one of {', '.join(CROPS)}")
+    check_identity(dataset, data_dir)  # a 10-class tree passed as "imagenet" is refused before anything else
+    if not spec.small and (spec.path is not None or data_dir is not None):
+        # a missing tree is the error to report, not a notice about resizing images it does not have
+        imagefolder_root(spec, "train", Path(data_dir).expanduser() if data_dir is not None else None)
     side = image_side(spec, data_dir)
     size = _network_side(input_size)
     if size is None:  # no network: the data decides, and there is no input to mismatch

@@ -33,6 +33,7 @@ __all__ = [
     "CIFAR100_MEAN",
     "CIFAR100_STD",
     "register_dataset",
+    "unregister_dataset",
     "get_spec",
     "normalization",
 ]
@@ -72,6 +73,11 @@ class DatasetSpec:
         resize: the resize side before the center crop at evaluation (ImageFolder sources).
         test_dirs: folder names tried, in order, for the ``"test"`` split (ImageFolder sources).
         description: one line for ``--help`` texts and listings.
+        split_sizes: ``(train, test)`` image counts of the real dataset; a source that holds
+            other counts (or another class count) is refused as not being this dataset.
+            None: not checked (ImageFolder trees, the tiny ``cifar10-mini``).
+        eval_split: the real name of the split evaluated on (``"validation"`` for ImageNet,
+            whose labelled evaluation images are its validation set), for results records.
 
     Example:
         >>> spec = DatasetSpec("toy", 2, 32, CIFAR10_MEAN, CIFAR10_STD, True, "archive",
@@ -93,6 +99,8 @@ class DatasetSpec:
     resize: int | None = None
     test_dirs: tuple[str, ...] = ()
     description: str = ""
+    split_sizes: tuple[int, int] | None = None
+    eval_split: str = "test"
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -119,6 +127,11 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
         raise DataError(f"bad dataset name {spec.name!r}", fix="use a non-empty name without ':'")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def unregister_dataset(name: str) -> DatasetSpec:
+    """Remove the dataset ``name`` from :data:`DATASETS`; returns its spec (tests remove their toy datasets)."""
+    return _REGISTRY.pop(name)
 
 
 def _known_names() -> str:

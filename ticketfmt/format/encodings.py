@@ -1,63 +1,186 @@
-"""The two encodings of a ticket file, as data (imports no torch): what each stores for a masked weight.
+"""The encodings of a ticket file: the :class:`Encoding` interface and its registry (a leaf, imports no torch).
+
+An encoding says how a masked weight is stored. It has two halves:
+
+- the **header rule** (:meth:`Encoding.mask_layout`, :meth:`Encoding.values_shape`): the dtype
+  and shape of ``mask/<key>`` and the shape of ``init/<key>`` / ``trained/<key>``, from the
+  weight's shape and its number of survivors. The torch-free header reader
+  (:mod:`ticketfmt.format.spec`) checks every masked tensor against it before anything is read;
+- the **codec** (:meth:`Encoding.encode_mask`, :meth:`Encoding.encode_values`,
+  :meth:`Encoding.decode_mask`, :meth:`Encoding.decode_values`, :meth:`Encoding.count_kept`):
+  tensors in, tensors out. :func:`ticketfmt.format.tensors.encode_tensors` /
+  :func:`~ticketfmt.format.tensors.decode_tensors` (``Ticket.save`` / ``Ticket.load``) and
+  :func:`ticketfmt.checks.check_layers` dispatch to it by the file's ``encoding``.
+
+The built-in encodings (``docs/SPEC.md``, "Encodings", is the normative text):
 
 ============  =======================================  ==========================================
 encoding      ``mask/<key>``                           ``init/<key>``, ``trained/<key>``
 ============  =======================================  ==========================================
 ``packed``    ``U8[ceil(n / 8)]``: the mask's bits,    ``[kept]``: the surviving values, row-major
-              row-major, most significant bit first
+              row-major, most significant bit first    (:mod:`ticketfmt.format.packed`)
 ``dense``     ``BOOL`` in the weight's shape           the full tensor (zeros at pruned positions)
+                                                       (:mod:`ticketfmt.format.dense`)
 ============  =======================================  ==========================================
 
-Unmasked tensors are stored in full in both. The header reader (:mod:`.spec`) checks every
-masked tensor against this table before anything is read; the bit packing itself is
-:func:`ticketfmt.format.tensors.pack_bits` (torch and numpy). ``docs/SPEC.md`` ("Encodings") is
-the normative text.
+Unmasked tensors are stored in full in every encoding. Importing :mod:`ticketfmt.format`
+registers the built-in ones. Adding an encoding is one module that subclasses :class:`Encoding`
+and calls :func:`register_encoding`, plus its import line in ``ticketfmt/format/__init__.py``;
+the module must import no torch at import time (the header reader imports it; import torch or
+numpy inside the codec methods). Registering a name twice raises.
 
 Example:
-    >>> get_encoding("packed").mask_layout((10, 3)), get_encoding("packed").values_shape((10, 3), kept=7)
+    >>> import ticketfmt.format
+    >>> get_encoding("packed").mask_layout((10, 3), kept=7), get_encoding("packed").values_shape((10, 3), kept=7)
     (('U8', (4,)), (7,))
-    >>> get_encoding("dense").mask_layout((10, 3)), get_encoding("dense").values_shape((10, 3), kept=7)
+    >>> get_encoding("dense").mask_layout((10, 3), kept=7), get_encoding("dense").values_shape((10, 3), kept=7)
     (('BOOL', (10, 3)), (10, 3))
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar, overload
 
-__all__ = ["Encoding", "ENCODING_NAMES", "get_encoding"]
+__all__ = ["Encoding", "ENCODING_NAMES", "register_encoding", "unregister_encoding", "get_encoding"]
 
 
-@dataclass(frozen=True)
+Tensor = Any
+"""``torch.Tensor`` in the codec's signatures: not imported, as the torch-free header reader imports this module
+(the import contracts count ``TYPE_CHECKING`` imports too)."""
+
+
 class Encoding:
-    """How one encoding lays out a masked weight: the mask's dtype and shape, the values' shape."""
+    """How one encoding stores a masked weight: the header rule (torch-free) and the codec (tensors).
 
-    name: str
-    packed: bool
-    """Whether masks are bits and masked values only the survivors (else BOOL masks and full tensors)."""
+    Subclasses set ``name`` and implement every method below; register an instance with
+    :func:`register_encoding`. Tensors given to the codec are on the CPU, views of the reader's
+    private buffer (it holds only this file's tensors); a decoded tensor may be the tensor it
+    decodes, but no two decoded tensors may share memory.
 
-    def mask_layout(self, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
-        """The safetensors dtype and shape of ``mask/<key>`` for a weight of ``shape``."""
-        return ("U8", ((math.prod(shape) + 7) // 8,)) if self.packed else ("BOOL", tuple(shape))
+    Example:
+        >>> class Toy(Encoding):  # doctest: +SKIP
+        ...     name = "toy"
+        ...     def mask_layout(self, shape, kept): ...
+        >>> register_encoding(Toy())  # doctest: +SKIP
+    """
 
-    def values_shape(self, shape: tuple[int, ...], kept: int) -> tuple[int, ...]:
+    name: str = ""
+    zeroes_pruned: bool = False
+    """Whether decoded values hold zeros at pruned positions by construction (``packed``: nothing else is
+    stored). When False, ``Ticket`` zeroes them after its checks, as a dense file may hold anything there."""
+
+    # -- the header rule (no torch) ---------------------------------------------------------------------------
+    def mask_layout(self, shape: tuple[int, ...], kept: int) -> tuple[str, tuple[int, ...]]:  # pragma: no cover
+        """The safetensors dtype and shape of ``mask/<key>`` for a weight of ``shape`` with ``kept`` survivors."""
+        raise NotImplementedError
+
+    def values_shape(self, shape: tuple[int, ...], kept: int) -> tuple[int, ...]:  # pragma: no cover
         """The shape of ``init/<key>`` and ``trained/<key>`` for a weight of ``shape`` with ``kept`` survivors."""
-        return (kept,) if self.packed else tuple(shape)
+        raise NotImplementedError
+
+    # -- the codec (tensors) ----------------------------------------------------------------------------------
+    def encode_mask(self, mask: Tensor) -> Tensor:  # pragma: no cover
+        """``mask/<key>`` for a BOOL mask."""
+        raise NotImplementedError
+
+    def encode_values(self, values: Tensor, mask: Tensor) -> Tensor:  # pragma: no cover
+        """``init/<key>`` (or ``trained/<key>``) for the full tensor ``values`` masked by ``mask``."""
+        raise NotImplementedError
+
+    def decode_mask(self, raw: Tensor, shape: tuple[int, ...]) -> Tensor:  # pragma: no cover
+        """The BOOL mask of ``shape`` that ``raw`` (a ``mask/<key>`` checked by :meth:`count_kept`) stores."""
+        raise NotImplementedError
+
+    def decode_values(self, raw: Tensor, mask: Tensor) -> Tensor:  # pragma: no cover
+        """The full tensor (``mask``'s shape) that ``raw`` stores."""
+        raise NotImplementedError
+
+    def count_kept(self, raw: Tensor, shape: tuple[int, ...]) -> int:  # pragma: no cover
+        """The survivors ``raw`` (a ``mask/<key>`` of the header rule's layout) stores, without decoding it.
+
+        ``raw`` is a CPU tensor or a numpy array (the packed ``ticket convert`` path checks the
+        file's numpy views through :func:`ticketfmt.checks.check_layers`). Raises ``ValueError``
+        with a short reason (``"padding bits are not zero"``) when ``raw`` has that layout but no
+        valid mask does; the reader reports it as a corrupted file.
+        """
+        raise NotImplementedError
 
 
-_BY_NAME: dict[str, Encoding] = {e.name: e for e in (Encoding("packed", True), Encoding("dense", False))}
-ENCODING_NAMES = tuple(_BY_NAME)
-"""The encodings' names, the default (``packed``) first."""
+_REGISTRY: dict[str, Encoding] = {}
+
+E = TypeVar("E", bound=Encoding)
+
+
+class _Names(Sequence[str]):
+    """The registered encodings' names in registration order, read live from the registry."""
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        return tuple(_REGISTRY)[i]
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_REGISTRY))
+
+    def __contains__(self, name: object) -> bool:
+        return name in _REGISTRY
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # it changes as encodings register
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+ENCODING_NAMES: Sequence[str] = _Names()
+"""The encodings' names, the default (``packed``) first; a live view, so encodings registered later appear."""
+
+
+def register_encoding(encoding: E) -> E:
+    """Add ``encoding`` to the registry under ``encoding.name``; returns it.
+
+    Raises ``ValueError`` when the name is empty or taken (a second registration is a bug, not an
+    override: :func:`unregister_encoding` the old one first).
+
+    Example:
+        >>> register_encoding(get_encoding("dense"))
+        Traceback (most recent call last):
+        ...
+        ValueError: an encoding named 'dense' is registered already (DenseEncoding); unregister_encoding() it first
+    """
+    if not encoding.name:
+        raise ValueError(f"{type(encoding).__name__} has no name: set the class attribute `name`")
+    if encoding.name in _REGISTRY:
+        raise ValueError(f"an encoding named {encoding.name!r} is registered already "
+                         f"({type(_REGISTRY[encoding.name]).__name__}); unregister_encoding() it first")
+    _REGISTRY[encoding.name] = encoding
+    return encoding
+
+
+def unregister_encoding(name: str) -> Encoding:
+    """Remove the encoding ``name``; returns it (tests register toy encodings and remove them)."""
+    return _REGISTRY.pop(name)
 
 
 def get_encoding(name: str) -> Encoding:
     """The encoding ``name``; an unknown name raises ``ValueError``.
 
     Example:
-        >>> get_encoding("dense").packed
+        >>> get_encoding("dense").zeroes_pruned
         False
     """
     try:
-        return _BY_NAME[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown encoding {name!r}; use one of {', '.join(ENCODING_NAMES)}") from None

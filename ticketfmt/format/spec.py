@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -26,6 +25,8 @@ from typing import Any
 
 from ticketfmt.errors import TicketFormatError, TicketVersionError
 from ticketfmt.format.encodings import ENCODING_NAMES, get_encoding
+from ticketfmt.format.limits import (MAX_HEADER_BYTES, MAX_METADATA_KEYS, MAX_NAME_CHARS, MAX_TENSORS, loads,
+                                     shape_problem)
 
 __all__ = [
     "FORMAT",
@@ -46,18 +47,24 @@ VERSIONS = ("1.0", "1.1")
 """Every format version this reader knows, oldest first (``docs/SPEC.md``, "Versioning" says what each changed)."""
 FORMAT_VERSION = VERSIONS[-1]
 SUPPORTED_MAJOR = 1
-ENCODINGS = ENCODING_NAMES
+ENCODINGS = ENCODING_NAMES  # a live view of the encoding registry
 SECTIONS = ("mask", "init", "trained")
-# safetensors' own limit; a larger header is refused before it is read.
-MAX_HEADER_BYTES = 100_000_000
+# MAX_HEADER_BYTES (from ticketfmt.format.limits, docs/SPEC.md "Limits"): a longer header is refused unread.
 DTYPE_SIZES: dict[str, int] = {
     "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
 }
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-REQUIRED_METADATA = ("format", "format_version", "encoding", "arch", "layers", "sparsity")
+REQUIRED_METADATA = ("format", "format_version", "encoding", "arch", "layers", "sparsity", "payload_sha256")
 JSON_METADATA = ("arch", "provenance", "results", "layers")
 _FIX_NOT_TICKET = "pass a .ticket file written by ticketfmt (for example from `ticket new`)"
+_FIX_IMPORT = "make a ticket from a checkpoint with `ticket import` or `Ticket.from_model`"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+ARCH_FIELDS: dict[str, type] = {"id": str, "library": str, "family": str, "block": str, "stages": list,
+                                "num_classes": int, "input_size": list, "constructor": dict}
+"""The fields of the ``arch`` metadata and their JSON types (``id`` is required and authoritative)."""
 
 
 @dataclass(frozen=True)
@@ -184,31 +191,38 @@ def parse_header(buf: bytes, file_size: int, path: str = "<bytes>") -> Header:
 
 
 def _split_header(path: str, raw: bytes) -> tuple[dict[str, Any], dict[str, str]]:
-    """The header JSON's tensor entries and its ``__metadata__`` (strings to strings)."""
+    """The header JSON's tensor entries and its ``__metadata__`` (strings to strings), within the limits."""
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise _err(path, f"header is not valid JSON ({type(e).__name__})") from None
+        obj = loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _err(path, "header is not UTF-8") from None
+    except ValueError as e:
+        raise _err(path, f"header: {e}") from None
     if not isinstance(obj, dict):
         raise _err(path, "header JSON is not an object")
     meta = obj.pop("__metadata__", None)
     if meta is None:
-        raise _err(path, "safetensors file without metadata: not a ticket")
+        raise _err(path, "safetensors file without metadata: not a ticket", fix=_FIX_IMPORT)
+    if len(obj) > MAX_TENSORS:
+        raise _err(path, f"header has {len(obj)} tensors, over the limit of {MAX_TENSORS}")
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise _err(path, "__metadata__ must map strings to strings")
+    if len(meta) > MAX_METADATA_KEYS or any(len(k) > MAX_NAME_CHARS for k in meta):
+        raise _err(path, f"__metadata__ has over {MAX_METADATA_KEYS} keys or a key over {MAX_NAME_CHARS} characters")
     return obj, meta
 
 
 def _check_format(path: str, meta: dict[str, str]) -> str:
     """Check ``format``, ``format_version`` (a readable major) and the required keys; returns the version."""
     if meta.get("format") != FORMAT:
-        raise _err(path, f"metadata 'format' is {meta.get('format')!r}, not {FORMAT!r}: a safetensors file but not a ticket",
-                   fix="convert a checkpoint with `ticket import` or `Ticket.from_model`")
+        raise _err(path, f"metadata 'format' is {_short(meta.get('format'))}, not {FORMAT!r}: a safetensors file but "
+                         "not a ticket", fix=_FIX_IMPORT)
     version = meta.get("format_version", "")
     try:
         major, _ = version_tuple(version)
     except ValueError:
-        raise _err(path, f"metadata 'format_version' {version!r} is not MAJOR.MINOR") from None
+        raise _err(path, f"metadata 'format_version' {_short(version)} is not MAJOR.MINOR (two decimal integers "
+                         f"without leading zeros, major at least 1, e.g. {FORMAT_VERSION})") from None
     if major > SUPPORTED_MAJOR:
         raise TicketVersionError(
             f"written by format version {version}, this ticketfmt reads version {SUPPORTED_MAJOR}.x",
@@ -216,7 +230,15 @@ def _check_format(path: str, meta: dict[str, str]) -> str:
     for key in REQUIRED_METADATA:
         if key not in meta:
             raise _err(path, f"metadata key {key!r} is missing")
+    if not _SHA256.fullmatch(meta["payload_sha256"]):
+        raise _err(path, f"metadata 'payload_sha256' {_short(meta['payload_sha256'])} is not 64 lowercase hex digits")
     return version
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr`` of a value from the file, cut: an error message stays one short line whatever the file holds."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _json_metadata(path: str, meta: dict[str, str]) -> dict[str, Any]:
@@ -225,12 +247,10 @@ def _json_metadata(path: str, meta: dict[str, str]) -> dict[str, Any]:
     for key in JSON_METADATA:
         if key in meta:
             try:
-                parsed[key] = json.loads(meta[key])
-            except (json.JSONDecodeError, RecursionError):
-                raise _err(path, f"metadata {key!r} is not valid JSON") from None
-    arch = parsed["arch"]
-    if not isinstance(arch, dict) or not isinstance(arch.get("id"), str):
-        raise _err(path, "metadata 'arch' must be a JSON object with a string 'id'")
+                parsed[key] = loads(meta[key])
+            except ValueError as e:
+                raise _err(path, f"metadata {key!r}: {e}") from None
+    _check_arch(path, parsed["arch"])
     if not isinstance(parsed["provenance"], dict):
         raise _err(path, "metadata 'provenance' must be a JSON object")
     results = parsed["results"]
@@ -239,11 +259,20 @@ def _json_metadata(path: str, meta: dict[str, str]) -> dict[str, Any]:
     return parsed
 
 
+def _check_arch(path: str, arch: Any) -> None:
+    """``arch``: an object with a non-empty string ``id``; its other known fields (informative) of their types."""
+    if not isinstance(arch, dict) or not isinstance(arch.get("id"), str) or not 0 < len(arch["id"]) <= 256:
+        raise _err(path, "metadata 'arch' must be a JSON object with a string 'id' (1 to 256 characters)")
+    for key, kind in ARCH_FIELDS.items():
+        value = arch.get(key)
+        if value is not None and (type(value) is not kind):
+            raise _err(path, f"metadata 'arch': field {key!r} must be a JSON {kind.__name__}, not {_short(value)}")
+
+
 def _sparsity(path: str, text: str) -> float:
-    try:
-        sparsity = float(text)
-    except ValueError:
-        raise _err(path, f"metadata 'sparsity' is not a number: {text!r}") from None
+    if not _DECIMAL.fullmatch(text):
+        raise _err(path, f"metadata 'sparsity' is not a decimal number: {_short(text)}")
+    sparsity = float(text)
     if not 0.0 <= sparsity <= 1.0:
         raise _err(path, f"metadata 'sparsity' {sparsity} is outside [0, 1]")
     return sparsity
@@ -256,9 +285,9 @@ def version_tuple(version: str) -> tuple[int, int]:
         >>> version_tuple("1.10") > version_tuple("1.9")
         True
     """
-    m = re.fullmatch(r"(\d+)\.(\d+)", version)
-    if m is None:
-        raise ValueError(f"format version {version!r} is not MAJOR.MINOR (e.g. {FORMAT_VERSION})")
+    m = _VERSION.fullmatch(version) if isinstance(version, str) else None
+    if m is None or m.group(1) == "0":
+        raise ValueError(f"format version {_short(version)} is not MAJOR.MINOR (e.g. {FORMAT_VERSION})")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -268,10 +297,13 @@ def _parse_tensors(path: str, obj: dict[str, Any], data_len: int) -> dict[str, T
         if not isinstance(entry, dict):
             raise _err(path, f"tensor {name!r}: entry is not an object", tensor=name)
         dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        if dtype not in DTYPE_SIZES:
-            raise _err(path, f"tensor {name!r}: unknown dtype {dtype!r}", tensor=name)
-        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-            raise _err(path, f"tensor {name!r}: shape must be a list of non-negative integers", tensor=name)
+        if len(name) > MAX_NAME_CHARS:
+            raise _err(path, f"tensor {_short(name)}: name over {MAX_NAME_CHARS} characters", tensor=name[:60])
+        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+            raise _err(path, f"tensor {name!r}: unknown dtype {_short(dtype)}", tensor=name)
+        problem = shape_problem(shape)
+        if problem:
+            raise _err(path, f"tensor {name!r}: {problem}", tensor=name)
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1] <= data_len):
             raise _err(path, f"tensor {name!r}: data_offsets {offsets!r} are not within the {data_len}-byte payload",
@@ -299,12 +331,17 @@ def _parse_tensors(path: str, obj: dict[str, Any], data_len: int) -> dict[str, T
 def _parse_layers(path: str, raw: Any) -> dict[str, LayerInfo]:
     if not isinstance(raw, dict):
         raise _err(path, "metadata 'layers' must be a JSON object")
+    if len(raw) > MAX_TENSORS:
+        raise _err(path, f"metadata 'layers' has {len(raw)} entries, over the limit of {MAX_TENSORS}")
     layers: dict[str, LayerInfo] = {}
     for name, entry in raw.items():
-        ok = (isinstance(entry, dict) and isinstance(entry.get("shape"), list)
-              and all(type(d) is int and d >= 0 for d in entry["shape"]) and type(entry.get("kept")) is int)
-        if not ok:
-            raise _err(path, f"layer {name!r}: metadata needs an integer 'shape' list and 'kept' count", tensor=name)
+        if len(name) > MAX_NAME_CHARS:
+            raise _err(path, f"layer {_short(name)}: name over {MAX_NAME_CHARS} characters", tensor=name[:60])
+        ok = isinstance(entry, dict) and type(entry.get("kept")) is int
+        problem = shape_problem(entry.get("shape")) if ok else None
+        if not ok or problem:
+            raise _err(path, f"layer {name!r}: metadata needs a 'shape' list and an integer 'kept' count"
+                             + (f" ({problem})" if problem else ""), tensor=name)
         info = LayerInfo(name, tuple(entry["shape"]), entry["kept"])
         if not 0 <= info.kept <= info.numel:
             raise _err(path, f"layer {name!r}: kept={info.kept} is outside [0, {info.numel}]", tensor=name)
@@ -323,7 +360,7 @@ def _check_sections(path: str, tensors: dict[str, TensorInfo], layers: dict[str,
     layout = get_encoding(encoding)
     for name, layer in layers.items():
         mask = masks[name]
-        want_dtype, want_shape = layout.mask_layout(layer.shape)
+        want_dtype, want_shape = layout.mask_layout(layer.shape, layer.kept)
         if mask.dtype != want_dtype or mask.shape != want_shape:
             raise _err(path, f"tensor 'mask/{name}': expected {want_dtype}{list(want_shape)} for a {encoding} ticket, "
                              f"found {mask.dtype}{list(mask.shape)}", tensor=f"mask/{name}")

@@ -1,27 +1,28 @@
-"""Reading and writing ticket files (both encodings), atomically and with validation first.
+"""Reading and writing ticket files (every encoding), atomically and with validation first.
 
 The byte layout and the rules are in ``docs/SPEC.md``; :mod:`ticketfmt.format.spec` validates a
-header without torch. This module turns validated headers into tensors and back.
+header without torch. This module turns validated headers into tensors and back:
+:func:`read_file` / :func:`write_tensors` move the file's tensors, :func:`decode_tensors` /
+:func:`encode_tensors` convert between them and a ticket's masks and weights through the file's
+encoding (:mod:`ticketfmt.format.encodings`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import struct
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
+from ticketfmt.errors import TicketFormatError
+from ticketfmt.format.arrays import NUMPY_DTYPES, base_metadata, popcount, read_arrays, sha256_file, write_arrays
 from ticketfmt.format.atomic import atomic_write
-from ticketfmt.errors import TicketFormatError, TicketIntegrityError
-from ticketfmt.format.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, VERSIONS, Header, parse_header
+from ticketfmt.format.encodings import get_encoding
+from ticketfmt.format.spec import Header
 
-__all__ = ["pack_bits", "unpack_bits", "write_tensors", "read_file", "popcount", "atomic_write", "sha256_file", "base_metadata"]
+__all__ = ["pack_bits", "unpack_bits", "write_tensors", "read_file", "popcount", "atomic_write", "sha256_file",
+           "base_metadata", "encode_tensors", "decode_tensors", "tensor_to_array", "array_to_tensor"]
 
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "U16": torch.uint16,
@@ -51,116 +52,91 @@ def unpack_bits(packed: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(bits.view(np.bool_)).reshape(shape)
 
 
-def _tensor_bytes(t: torch.Tensor) -> memoryview:
-    t = t.detach().contiguous().cpu().reshape(-1)
-    return memoryview(t.view(torch.uint8).numpy()) if t.numel() else memoryview(b"")
+def tensor_to_array(t: torch.Tensor, name: str = "tensor") -> np.ndarray:
+    """A zero-copy numpy view of a tensor's values (bfloat16 as :data:`~ticketfmt.format.arrays.BF16`).
+
+    Example:
+        >>> tensor_to_array(torch.ones(2, dtype=torch.bfloat16)).dtype.names
+        ('bf16',)
+    """
+    if t.dtype not in DTYPE_NAMES:
+        raise TicketFormatError(f"tensor {name!r} has dtype {t.dtype}, which safetensors cannot store",
+                                fix="convert it to float32", tensor=name)
+    flat = t.detach().contiguous().cpu().reshape(-1)
+    return flat.view(torch.uint8).numpy().view(NUMPY_DTYPES[DTYPE_NAMES[t.dtype]]).reshape(tuple(t.shape))
+
+
+def array_to_tensor(a: np.ndarray) -> torch.Tensor:
+    """The inverse of :func:`tensor_to_array`: a tensor sharing ``a``'s memory (BF16 arrays as bfloat16).
+
+    Example:
+        >>> array_to_tensor(np.zeros(2, np.float32))
+        tensor([0., 0.])
+    """
+    from ticketfmt.format.arrays import dtype_name
+    raw = torch.from_numpy(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+    return raw.view(TORCH_DTYPES[dtype_name(a.dtype)]).reshape(a.shape)
 
 
 def write_tensors(path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> int:
     """Write a safetensors file with a ``payload_sha256`` in its metadata; returns the file size.
 
-    Tensors are laid out by decreasing element size so every tensor is aligned to its dtype.
+    Tensors are laid out by decreasing element size so every tensor is aligned to its dtype
+    (:func:`ticketfmt.format.arrays.write_arrays` writes the bytes: the same for numpy arrays).
     """
-    order = sorted(tensors, key=lambda k: -tensors[k].element_size())
-    views = {k: _tensor_bytes(tensors[k]) for k in order}
-    digest = hashlib.sha256()
-    header: dict[str, Any] = {}
-    offset = 0
-    for k in order:
-        t = tensors[k]
-        if t.dtype not in DTYPE_NAMES:
-            raise TicketFormatError(f"tensor {k!r} has dtype {t.dtype}, which safetensors cannot store",
-                                    fix="convert it to float32", tensor=k)
-        nbytes = views[k].nbytes
-        header[k] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-        digest.update(views[k])
-    meta = dict(metadata)
-    meta["payload_sha256"] = digest.hexdigest()
-    header = {"__metadata__": meta, **header}
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * ((-len(raw)) % 8)
-    if len(raw) > MAX_HEADER_BYTES:
-        raise TicketFormatError(f"header would be {len(raw)} bytes, over the {MAX_HEADER_BYTES}-byte limit", path=path,
-                                fix="store less metadata")
-    atomic_write(path, [struct.pack("<Q", len(raw)), raw, *(views[k] for k in order)])
-    return 8 + len(raw) + offset
+    return write_arrays(path, {k: tensor_to_array(t, k) for k, t in tensors.items()}, metadata)
 
 
 def read_file(path: str | os.PathLike[str], verify: bool = True) -> tuple[Header, dict[str, torch.Tensor], str]:
     """Read a ticket file: its validated header, its tensors by full name, and the file's sha256.
 
     Sizes are checked against the header before anything is allocated; with ``verify`` the
-    payload's sha256 is compared with the one recorded in the metadata.
+    payload's sha256 is compared with the one recorded in the metadata. The tensors share the
+    one buffer the file was read into (:func:`ticketfmt.format.arrays.read_arrays`).
     """
-    from ticketfmt.format.spec import read_header
-    p = str(path)
-    header = read_header(p)  # validates everything that can be checked without the payload
-    try:
-        with open(p, "rb") as f:
-            buf = bytearray(header.file_size)
-            got = f.readinto(buf)
-    except OSError as e:
-        raise TicketFormatError(f"cannot read: {e.strerror}", path=p, fix="check the file") from None
-    if got != header.file_size:
-        raise TicketFormatError("file changed size while being read", path=p, fix="read it again")
-    # The header just read must be the one validated (the file may have been replaced in between).
-    header = parse_header(bytes(buf[:header.data_offset]), len(buf), p)
-    file_sha = hashlib.sha256(buf).hexdigest()
-    payload = memoryview(buf)[header.data_offset:]
-    if verify:
-        recorded = header.metadata.get("payload_sha256")
-        if recorded is None:
-            raise TicketIntegrityError("no payload_sha256 in the metadata", path=p,
-                                       fix="load with verify=False (--no-verify) to read it anyway")
-        if hashlib.sha256(payload).hexdigest() != recorded:
-            raise TicketIntegrityError("payload does not match its sha256: the file is corrupted", path=p,
-                                       fix="download or copy it again (or load with --no-verify)")
-    tensors: dict[str, torch.Tensor] = {}
-    for name, info in header.tensors.items():
-        dtype = TORCH_DTYPES[info.dtype]
-        if info.end == info.start:
-            tensors[name] = torch.empty(info.shape, dtype=dtype)
-            continue
-        t = torch.frombuffer(payload[info.start:info.end], dtype=torch.uint8).view(dtype).reshape(info.shape)
-        if dtype == torch.bool and bool((t.view(torch.uint8) > 1).any()):
-            raise TicketFormatError(f"tensor {name!r}: BOOL values other than 0 and 1", path=p, tensor=name,
-                                    fix="the file is corrupted; download or copy it again")
-        tensors[name] = t
-    return header, tensors, file_sha
+    header, arrays, file_sha = read_arrays(path, verify=verify)
+    return header, {name: array_to_tensor(a) for name, a in arrays.items()}, file_sha
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+def encode_tensors(masks: Mapping[str, torch.Tensor], sections: Mapping[str, Mapping[str, torch.Tensor] | None],
+                   encoding: str) -> dict[str, torch.Tensor]:
+    """The file tensors of a ticket in ``encoding``: ``mask/<key>``, then ``<section>/<key>`` section by section.
 
-
-def popcount(bits: torch.Tensor) -> int:
-    """The number of set bits of a uint8 tensor (numpy: single-threaded, no OpenMP wake-up per small tensor)."""
-    return int(_POPCOUNT[bits.numpy()].sum(dtype=np.int64)) if bits.numel() else 0
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def base_metadata(encoding: str, version: str = FORMAT_VERSION) -> dict[str, str]:
-    """The format fields every ticket file's ``__metadata__`` starts with.
-
-    ``version`` is the format version the file follows: writers give the lowest one that
-    describes the file (``ticketfmt.zoo.format_version_for``), so older readers keep reading it.
+    ``masks`` are BOOL; ``sections`` (``init``, ``trained``; None = absent) hold whole state dicts.
+    Masked tensors go through the encoding's codec, the others are stored as they are. An
+    unknown encoding raises ``ValueError`` before anything is encoded.
 
     Example:
-        >>> base_metadata("packed", "1.0")["format_version"]
-        '1.0'
+        >>> m = {"w": torch.tensor([True, False, True])}
+        >>> encode_tensors(m, {"init": {"w": torch.tensor([1.0, 0.0, 3.0]), "b": torch.zeros(1)}}, "packed")
+        {'mask/w': tensor([160], dtype=torch.uint8), 'init/w': tensor([1., 3.]), 'init/b': tensor([0.])}
     """
-    from ticketfmt._version import __version__
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-    if version not in VERSIONS:
-        raise ValueError(f"unknown format version {version!r}; this ticketfmt writes {', '.join(VERSIONS)}")
-    return {"format": FORMAT, "format_version": version, "encoding": encoding,
-            "created_by": f"ticketfmt {__version__}"}
+    codec = get_encoding(encoding)
+    tensors = {f"mask/{name}": codec.encode_mask(m) for name, m in masks.items()}
+    for section, weights in sections.items():
+        for name, v in (weights or {}).items():
+            m = masks.get(name)
+            tensors[f"{section}/{name}"] = v if m is None else codec.encode_values(v, m)
+    return tensors
+
+
+def decode_tensors(header: Header, tensors: Mapping[str, torch.Tensor]
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """The BOOL masks (in ``layers`` order) and the full weights by section of a file read by :func:`read_file`.
+
+    The inverse of :func:`encode_tensors` through the header's encoding; returned tensors share no
+    memory with each other (a dense file's tensors stay in the read's private buffer, uncopied).
+    Sections absent from the file are empty dicts.
+
+    Example:
+        >>> header, tensors, _ = read_file("tests/golden/cifar_resnet8-packed-v1.0.ticket")  # doctest: +SKIP
+        >>> masks, sections = decode_tensors(header, tensors)  # doctest: +SKIP
+    """
+    codec = get_encoding(header.encoding)
+    masks = {name: codec.decode_mask(tensors[f"mask/{name}"], layer.shape) for name, layer in header.layers.items()}
+    sections: dict[str, dict[str, torch.Tensor]] = {"init": {}, "trained": {}}
+    for full, t in tensors.items():  # the file's order, which a re-save keeps
+        section, _, name = full.partition("/")
+        if section != "mask":
+            sections[section][name] = codec.decode_values(t, masks[name]) if name in masks else t.clone()
+    return masks, sections

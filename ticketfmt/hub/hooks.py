@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ticketfmt.cards import render_card
+from ticketfmt.hub.origin import record_origin
 from ticketfmt.hub.publish import push_ticket
 from ticketfmt.hub.repo import (check_config, commit_of, download_config, download_ticket, hub_errors, is_verified,
                                 load_folder, load_ticket_file, save_folder)
@@ -39,7 +40,10 @@ def save_pretrained(ticket: Ticket, directory: str | os.PathLike[str]) -> None:
 def from_pretrained(cls: type[Ticket], *, model_id: str, revision: str | None, cache_dir: str | Path | None,
                     force_download: bool, local_files_only: bool, token: str | bool | None,
                     verify: bool = True) -> Ticket:
-    """A ticket of class ``cls`` from a ``save_pretrained`` folder or a Hub repo (the config is checked)."""
+    """A ticket of class ``cls`` from a ``save_pretrained`` folder or a Hub repo (the config is checked).
+
+    A ticket from a repo records its origin in ``provenance["hub"]`` (:mod:`ticketfmt.hub.origin`).
+    """
     if os.path.isdir(model_id):
         return load_folder(model_id, loader=cls.load, verify=verify)
     path = download_ticket(model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
@@ -51,6 +55,8 @@ def from_pretrained(cls: type[Ticket], *, model_id: str, revision: str | None, c
     if verify:
         check_config(ticket, config, f"repo {model_id}", repo_id=model_id, revision=revision)
     ticket.hub_repo_id, ticket.hub_revision = model_id, commit_of(path)
+    # Where it came from travels with it (pruned, re-verified or converted, the card names it as base_model).
+    ticket.provenance = record_origin(ticket.provenance, model_id, commit_of(path) or revision, ticket.file_sha256)
     return ticket
 
 

@@ -9,9 +9,14 @@ A ticket repo (or a folder written by ``save_pretrained``) holds:
 
 - ``ticket.safetensors``: the ticket file itself, byte for byte when the ticket came from a
   file and is unchanged (the Hub's safetensors viewer reads it);
-- ``config.json``: timm-compatible ``architecture`` and ``num_classes`` plus the ticket's key
-  metadata under ``"ticketfmt"``;
+- ``config.json``: in timm's layout (``architecture``, ``num_classes``, ``pretrained_cfg`` with
+  the preprocessing), so ``timm.create_model("hf-hub:...")`` reads it, plus the ticket's key
+  metadata under ``"ticketfmt"`` (:mod:`ticketfmt.hub.config`);
+- ``model.safetensors.index.json``: the Hub's safetensors index, naming the ticket file (so the
+  Hub's safetensors metadata API reads it), unless the repo holds another library's weights;
 - ``density.png``: the fraction of weights kept per layer;
+- ``.eval_results/ticketfmt-*.yaml``: the benchmark results of the card's model-index in the
+  Hub's eval results format;
 - ``README.md``: the model card (rendered by :mod:`ticketfmt.cards`).
 
 Only ``ticket.safetensors`` and ``config.json`` are ever downloaded, through
@@ -20,10 +25,12 @@ everywhere on the Hub. Nothing is ever unpickled. The repo's file listing is onl
 explain a missing ticket, never to choose what to download, so hostile file names
 (``../x``, ``/etc/x``) cannot make anything be written outside the cache.
 
-The ticket file is the source of truth. A ``config.json`` that states something else
-(architecture, number of classes, the ticket's arch id or sha256) makes the repo
-inconsistent, and loading it is an error (:class:`~ticketfmt.errors.NotATicketRepoError`);
-a missing or unreadable ``config.json`` states nothing and is ignored. ``verify=False``
+The ticket file is the source of truth. A ticketfmt ``config.json`` (one with a
+``"ticketfmt"`` object) that states something else (architecture, number of classes, the
+ticket's arch id or sha256) makes the repo inconsistent, and loading it is an error
+(:class:`~ticketfmt.errors.NotATicketRepoError`); a missing or unreadable ``config.json``, or
+another library's (a timm repo the ticket was pushed into), states nothing about the ticket
+and is ignored. ``verify=False``
 skips both this check and the payload checksum. A ``ticket.safetensors`` larger than
 :data:`MAX_TICKET_BYTES` is refused before it is downloaded.
 """
@@ -41,16 +48,17 @@ from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import (HubAuthError, HubError, HubNotFoundError, HubOfflineError, NotATicketRepoError,
                               TicketError, TicketFormatError)
+from ticketfmt.hub.config import CONFIG_FILE, INDEX_FILE, is_ticketfmt_config, timm_architecture
+from ticketfmt.hub.fetch import fetch_file, is_transport_error
 
 if TYPE_CHECKING:
     from ticketfmt.ticket import Ticket
 
-__all__ = ["TICKET_FILE", "CONFIG_FILE", "PLOT_FILE", "README_FILE", "PICKLE_SUFFIXES", "config_dict",
+__all__ = ["TICKET_FILE", "CONFIG_FILE", "INDEX_FILE", "PLOT_FILE", "README_FILE", "PICKLE_SUFFIXES", "config_dict",
            "save_folder", "load_folder", "download_ticket", "download_config", "hub_errors", "map_hub_error", "scrub", "resolve_token",
            "is_verified", "check_config", "MAX_TICKET_BYTES"]
 
 TICKET_FILE = "ticket.safetensors"
-CONFIG_FILE = "config.json"
 PLOT_FILE = "density.png"
 README_FILE = "README.md"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -72,33 +80,14 @@ def is_verified(results: Any) -> bool:
 
 # -- the repo folder ----------------------------------------------------------------------------------
 def config_dict(ticket: Ticket, file_sha256: str | None = None) -> dict[str, Any]:
-    """``config.json``: timm's ``architecture`` / ``num_classes`` / ``input_size`` and the ticket's metadata.
+    """``config.json``: timm's ``architecture`` / ``num_classes`` / ``pretrained_cfg`` and the ticket's metadata.
 
-    Keys match timm's ``config.json`` (so tools that read a timm config find the architecture
-    and the number of classes); everything ticketfmt-specific lives under ``"ticketfmt"``.
+    Keys and layout are timm's own (so ``timm.create_model("hf-hub:...")`` reads it); everything
+    ticketfmt-specific lives under ``"ticketfmt"`` (:func:`ticketfmt.hub.config.config_dict`).
     """
-    from ticketfmt.zoo import format_version_for
+    from ticketfmt.hub.config import config_dict as build
 
-    spec = ticket.spec
-    return {
-        "architecture": spec.name,
-        "num_classes": spec.num_classes,
-        "input_size": list(spec.input_size),
-        "library_name": "ticketfmt",
-        "ticketfmt": {
-            "format_version": format_version_for(spec, ticket.masks),  # the file's (SPEC: the lowest that describes it)
-            "file": TICKET_FILE,
-            "sha256": file_sha256,
-            "encoding": ticket.encoding or "packed",
-            "arch": spec.to_json(),
-            "sparsity": round(ticket.sparsity, 6),
-            "stage_sparsity": {k: round(v, 6) for k, v in ticket.stage_sparsity().items()},
-            "sections": ["init"] + (["trained"] if ticket.trained is not None else []),
-            "verified": is_verified(ticket.results),
-            "provenance": ticket.provenance,
-            "results": ticket.results,
-        },
-    }
+    return build(ticket, file_sha256, TICKET_FILE)
 
 
 def _comparable(path: str) -> tuple[Any, ...]:
@@ -144,9 +133,23 @@ def save_folder(ticket: Ticket, folder: str | os.PathLike[str]) -> None:
     sha = write_ticket_file(ticket, folder / TICKET_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps(config_dict(ticket, sha), indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
-    density = {k: kept / total if total else 1.0 for k, (kept, total) in ticket.layer_density().items()}
-    density_plot(density, folder / PLOT_FILE, title=f"{ticket.arch}: {ticket.sparsity:.2%} sparse",
-                 stages={k: ticket.spec.stage_of(k) for k in density})
+    _write_extras(ticket, folder)
+    density_plot(ticket.layer_density(), folder / PLOT_FILE, ticket.spec)
+
+
+def _write_extras(ticket: Ticket, folder: Path) -> None:
+    """The Hub's safetensors index (naming the ticket file) and the ``.eval_results/`` files of the card."""
+    from ticketfmt.cards import eval_result_files
+    from ticketfmt.format.spec import read_header
+    from ticketfmt.hub.config import index_dict
+
+    path = folder / TICKET_FILE
+    index = index_dict(TICKET_FILE, read_header(path).tensors, path.stat().st_size)
+    (folder / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    for name, text in eval_result_files(ticket).items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
 
 
 def _pickles(names: list[str]) -> list[str]:
@@ -233,20 +236,26 @@ def check_config(ticket: Ticket, config_path: str | None, where: str, *, repo_id
                  revision: str | None = None) -> None:
     """Refuse a ``config.json`` that contradicts its ticket (the ticket file is the source of truth).
 
-    Compared, where the config states them: ``architecture``, ``num_classes``,
-    ``ticketfmt.arch.id`` and ``ticketfmt.sha256``. A missing or unreadable config states
-    nothing and passes. Raises :class:`~ticketfmt.errors.NotATicketRepoError`.
+    Compared, where a ticketfmt config (one with a ``"ticketfmt"`` object) states them:
+    ``architecture`` (timm's name of the architecture, or the ticket's arch id or name),
+    ``num_classes``, ``ticketfmt.arch.id`` and ``ticketfmt.sha256``. A missing or unreadable
+    config, or another library's, states nothing about the ticket and passes. Raises
+    :class:`~ticketfmt.errors.NotATicketRepoError`.
     """
     if config_path is None:
         return
     config = _read_config(config_path)
-    if config is None:
+    if not is_ticketfmt_config(config):
         return
+    assert config is not None
     spec = ticket.spec
-    meta = config.get("ticketfmt") if isinstance(config.get("ticketfmt"), dict) else {}
+    meta = config["ticketfmt"]
     arch = meta.get("arch") if isinstance(meta.get("arch"), dict) else {}
-    checks = [("architecture", config, "architecture", spec.name), ("num_classes", config, "num_classes",
-              spec.num_classes), ("ticketfmt.arch.id", arch, "id", spec.id)]
+    named = config.get("architecture")
+    if named in (spec.id, spec.name):  # ticketfmt 1.0 wrote the name, this version timm's name or the id
+        named = timm_architecture(spec)
+    checks = [("architecture", {"architecture": named}, "architecture", timm_architecture(spec)),
+              ("num_classes", config, "num_classes", spec.num_classes), ("ticketfmt.arch.id", arch, "id", spec.id)]
     if ticket.file_sha256:
         checks.append(("ticketfmt.sha256", meta, "sha256", ticket.file_sha256))
     for label, obj, key, expected in checks:
@@ -274,31 +283,31 @@ def max_ticket_bytes() -> int:
 def download_ticket(repo_id: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
                     force_download: bool = False, local_files_only: bool = False,
                     token: str | bool | None = None) -> str:
-    """``hf_hub_download`` of ``ticket.safetensors`` (and nothing else); returns the cached path.
+    """Download ``ticket.safetensors`` (and nothing else) into the standard cache; returns the cached path.
 
     A repo without that file is explained: only pickles, only a config, or something else.
     A file over :func:`max_ticket_bytes` (as the Hub reports its size) is refused before it
-    is downloaded.
+    is downloaded. The server is not trusted (:mod:`ticketfmt.hub.fetch`): its ETag, commit id
+    and size are checked before anything is written, at most that size is written, and the
+    bytes must hash to the ETag before they are cached.
     """
-    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    where = f"repo {repo_id}" + (f"@{revision}" if revision else "")
+    limit = max_ticket_bytes()
+
+    def too_large(size: int) -> NotATicketRepoError:
+        return NotATicketRepoError(
+            f"{where}: {TICKET_FILE} is {size:,} bytes, over the {limit:,}-byte limit of a ticket download "
+            "(not a ticket, or a hostile repo); nothing was downloaded", repo_id=repo_id,
+            filename=TICKET_FILE, revision=revision,
+            fix="check the repo id; to download it anyway, raise TICKETFMT_MAX_TICKET_BYTES")
 
     with hub_errors(repo_id=repo_id, filename=TICKET_FILE, revision=revision, token=token):
         try:
-            info = hf_hub_download(repo_id, TICKET_FILE, revision=revision, cache_dir=cache_dir,
-                                   force_download=force_download, local_files_only=local_files_only, token=token,
-                                   dry_run=True)
-            limit = max_ticket_bytes()
-            size = getattr(info, "file_size", None)
-            if getattr(info, "will_download", True) and isinstance(size, int) and size > limit:
-                where = f"repo {repo_id}" + (f"@{revision}" if revision else "")
-                raise NotATicketRepoError(
-                    f"{where}: {TICKET_FILE} is {size:,} bytes, over the {limit:,}-byte limit of a ticket download "
-                    "(not a ticket, or a hostile repo); nothing was downloaded", repo_id=repo_id,
-                    filename=TICKET_FILE, revision=revision,
-                    fix="check the repo id; to download it anyway, raise TICKETFMT_MAX_TICKET_BYTES")
-            return hf_hub_download(repo_id, TICKET_FILE, revision=revision, cache_dir=cache_dir,
-                                   force_download=force_download, local_files_only=local_files_only, token=token)
+            return fetch_file(repo_id, TICKET_FILE, limit=limit, too_large=too_large, revision=revision,
+                              cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only,
+                              token=token)
         except RemoteEntryNotFoundError:
             names = _list_files(repo_id, revision, token)
             raise _not_a_ticket(f"repo {repo_id}" + (f"@{revision}" if revision else ""), names, repo_id=repo_id,
@@ -309,18 +318,12 @@ def download_config(repo_id: str, *, revision: str | None = None, cache_dir: str
                     local_files_only: bool = False, token: str | bool | None = None) -> str | None:
     """Fetch ``config.json`` (the file the Hub counts downloads on), best effort: None when it cannot.
 
-    A config over :data:`MAX_CONFIG_BYTES` is not downloaded (None: it states nothing).
+    A config over :data:`MAX_CONFIG_BYTES` is not downloaded (None: it states nothing), and it
+    is fetched as the ticket is (:mod:`ticketfmt.hub.fetch`: checked ETag, bounded, verified).
     """
-    from huggingface_hub import hf_hub_download
-
     try:
-        info = hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir,
-                               local_files_only=local_files_only, token=token, dry_run=True)
-        size = getattr(info, "file_size", None)
-        if getattr(info, "will_download", True) and isinstance(size, int) and size > MAX_CONFIG_BYTES:
-            return None
-        return hf_hub_download(repo_id, CONFIG_FILE, revision=revision, cache_dir=cache_dir,
-                               local_files_only=local_files_only, token=token)
+        return fetch_file(repo_id, CONFIG_FILE, limit=MAX_CONFIG_BYTES, too_large=lambda size: ValueError(size),
+                          revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
     except Exception:  # the ticket is already loaded; the config is not needed to use it
         return None
 
@@ -389,12 +392,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         e = e.__cause__ or e.__context__
 
 
-def _is_transport_error(e: BaseException) -> bool:
-    names = {c.__name__ for c in type(e).__mro__}
-    module = type(e).__module__.split(".")[0]
-    return module.startswith(("httpx", "httpcore", "requests", "urllib3")) and bool(
-        names & {"TransportError", "NetworkError", "ConnectError", "TimeoutException", "ConnectionError",
-                 "ProtocolError", "ProxyError"})
+_is_transport_error = is_transport_error  # one definition (ticketfmt.hub.fetch), used by the download fallback too
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ Example:
 """
 
 from ticketfmt.pruning import magnitude, pai  # noqa: F401  (register their methods)
-from ticketfmt.pruning.core import keep_top, layer_counts_like, prune
+from ticketfmt.pruning.core import collapse_fix, dense_layers, keep_top, layer_counts_like, prune
 from ticketfmt.pruning.registry import PRUNERS, Scorer, get_pruner, register_pruner, unregister_pruner
 
-__all__ = ["prune", "keep_top", "layer_counts_like", "PRUNERS", "Scorer", "register_pruner", "unregister_pruner",
-           "get_pruner"]
+__all__ = ["prune", "keep_top", "layer_counts_like", "dense_layers", "collapse_fix", "PRUNERS", "Scorer",
+           "register_pruner", "unregister_pruner", "get_pruner"]

@@ -52,11 +52,17 @@ DATA_METHODS = ("snip", "grasp")
 
 
 def data_batches(dataset: str, batches: int, *, batch_size: int = 128, data_dir: str | Path | None = None,
-                 seed: int = 0, device: str | torch.device = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+                 seed: int = 0, device: str | torch.device = "cpu", input_size: Any = None, resize: bool = False,
+                 normalize: str = "reference", crop: str = "reference") -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``batches`` shuffled training batches of a dataset (what ``--dataset/--batches`` use).
 
+    The batches are made for a network of ``input_size`` (pass the ticket's ``spec``): the input
+    pipeline follows it and the data (:func:`ticketfmt.data.input_pipeline`; ``resize``,
+    ``normalize`` and ``crop`` are its options), so a CIFAR network scores 32x32 batches of an
+    ``imagefolder:`` tree of 32x32 images, not 224x224 upscales.
+
     Example:
-        >>> batches = data_batches("cifar10-mini", 2, batch_size=64)  # doctest: +SKIP
+        >>> batches = data_batches("cifar10-mini", 2, batch_size=64, input_size=ticket.spec)  # doctest: +SKIP
         >>> len(batches), batches[0][0].shape  # doctest: +SKIP
         (2, torch.Size([64, 3, 32, 32]))
     """
@@ -64,7 +70,8 @@ def data_batches(dataset: str, batches: int, *, batch_size: int = 128, data_dir:
 
     if batches < 1:
         raise TicketError(f"batches must be at least 1, got {batches}", fix="pass --batches 1 or more")
-    loader = make_loader(dataset, "train", batch_size, True, device, data_dir, seed=seed)
+    loader = make_loader(dataset, "train", batch_size, True, device, data_dir, seed=seed, input_size=input_size,
+                         resize=resize, normalize=normalize, crop=crop)
     loader.set_epoch(0)
     out = list(itertools.islice(iter(loader), batches))
     if len(out) < batches:

@@ -9,7 +9,9 @@ One job per module:
 - :mod:`~ticketfmt.train.fidelity`: the reference's IMP rules and the named options that depart from them;
 - :mod:`~ticketfmt.train.dist`: devices, the torchrun process group, BatchNorm over the global batch;
 - :mod:`~ticketfmt.train.loop`: :class:`Masker`, :class:`Trainer`, :func:`train_steps`, :func:`evaluate`, stops;
-- :mod:`~ticketfmt.train.rundata`: a run's loaders (:func:`make_data`, the ``data_factory`` seam);
+- :mod:`~ticketfmt.train.rundata`: a run's loaders (:func:`make_data`, the ``data_factory`` seam), their input
+  pipeline following the network's input size and the data;
+- :mod:`~ticketfmt.train.planning`: the plan a run announces before its first step (sizes, device, a timed estimate);
 - :mod:`~ticketfmt.train.runfiles`: checkpoints, the metrics log, the run config;
 - :mod:`~ticketfmt.train.imp`: the IMP run (:class:`ImpRun`) and :func:`find`;
 - :mod:`~ticketfmt.train.verify`: :func:`verify` and a ticket's training contract.
@@ -22,19 +24,19 @@ Example:
     >>> verified, record = verify(Ticket.load("runs/r20/level-05.ticket"), "cifar10")  # doctest: +SKIP
 """
 
-from ticketfmt.train.dist import Dist, init_distributed, resolve_device
+from ticketfmt.train.dist import Dist, cpu_threads, init_distributed, resolve_device
 from ticketfmt.train.fidelity import LEGACY, REFERENCE, ImpOptions, imp_keep, reference_prune, round_prune
 from ticketfmt.train.imp import FindResult, ImpPlan, ImpRun, find
 from ticketfmt.train.loop import Masker, ProgressFn, Span, Stop, Trainer, evaluate, train_steps
-from ticketfmt.train.recipes import RECIPES, Recipe, get_recipe, parse_rewind, recipe_for
+from ticketfmt.train.recipes import PROTOCOLS, RECIPES, Recipe, get_recipe, parse_rewind, protocol, recipe_for
 from ticketfmt.train.rundata import DataFactory, RunData, make_data
 from ticketfmt.train.runfiles import CHECKPOINT, METRICS, RUN_CONFIG, level_name
-from ticketfmt.train.verify import Verified, VerifyPlan, training_contract, verify
+from ticketfmt.train.verify import Verified, VerifyPlan, budget_of, training_contract, verify
 
 __all__ = [
     "ProgressFn", "Dist", "FindResult", "Trainer", "Masker", "Span", "Stop", "resolve_device", "init_distributed",
     "train_steps", "evaluate", "find", "verify", "Verified", "VerifyPlan", "training_contract", "ImpRun", "ImpPlan",
     "ImpOptions", "REFERENCE", "LEGACY", "reference_prune", "round_prune", "imp_keep", "level_name",
     "CHECKPOINT", "METRICS", "RUN_CONFIG", "Recipe", "RECIPES", "get_recipe", "recipe_for", "parse_rewind",
-    "RunData", "DataFactory", "make_data",
+    "RunData", "DataFactory", "make_data", "budget_of", "protocol", "PROTOCOLS", "cpu_threads",
 ]

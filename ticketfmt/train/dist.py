@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from torch import nn
 
 from ticketfmt.errors import TicketError
 
-__all__ = ["Dist", "resolve_device", "init_distributed", "barrier", "sync_batchnorm", "device_name"]
+__all__ = ["Dist", "resolve_device", "init_distributed", "barrier", "sync_batchnorm", "device_name", "cpu_threads"]
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,37 @@ def barrier(dist: Dist) -> None:
         tdist.barrier()
 
 
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``threads`` torch CPU threads (None: as they are); yields the count in use.
+
+    CPU results are bit-reproducible at a given thread count (the reductions of a convolution
+    are split by thread), so runs record the count and re-runs can ask for it.
+
+    Example:
+        >>> with cpu_threads(1) as n:
+        ...     n
+        1
+    """
+    if threads is not None and threads < 1:
+        raise TicketError(f"threads must be at least 1, got {threads}", fix="pass --threads 1 or more")
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if threads is not None:
+            torch.set_num_threads(old)
+
+
 def device_name(dev: torch.device) -> str:
     """What results records say about the machine: ``cuda (NVIDIA H100)``, ``cpu (x86_64, 8 threads)``."""
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
     import platform
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''})"
 
 
 # --------------------------------------------------------------------------------------------------

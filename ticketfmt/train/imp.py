@@ -47,10 +47,11 @@ from ticketfmt._version import __version__
 from ticketfmt.errors import DataError, OutputExistsError, TicketError
 from ticketfmt.format.atomic import atomic_write
 from ticketfmt.ticket import Ticket
-from ticketfmt.train.dist import Dist, barrier, device_name, init_distributed
+from ticketfmt.train.dist import Dist, barrier, cpu_threads, device_name, init_distributed
 from ticketfmt.train.fidelity import REFERENCE, ImpOptions, imp_keep, reference_prune, round_prune, unpruned_layer_weights
 from ticketfmt.train.loop import ProgressFn, Stop, Trainer, data_stream, evaluate, train_steps
-from ticketfmt.train.recipes import Recipe, recipe_for
+from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
+from ticketfmt.train.recipes import Recipe, protocol, recipe_for
 from ticketfmt.train.rundata import DataFactory, RunData, make_data, recipe_for_data
 from ticketfmt.train.runfiles import (CHECKPOINT, METRICS, RUN_CONFIG, RunLog, diff_config, level_name,
                                       load_checkpoint, now, save_checkpoint)
@@ -91,6 +92,9 @@ class ImpPlan:
     compile: bool = False
     sync_bn: bool = True
     command: str | None = None
+    resize: bool = False
+    crop: str = "reference"
+    threads: int | None = None
 
     @property
     def total_steps(self) -> int:
@@ -99,16 +103,18 @@ class ImpPlan:
     def config(self) -> dict[str, Any]:
         """What a resume must agree with (``run.json`` and the checkpoint)."""
         return run_config(self.spec, self.dataset, self.rate, self.recipe, self.subset, self.seed, self.options,
-                          self.init, self.normalize)
+                          self.init, self.normalize, self.resize, self.crop)
 
 
 def run_config(spec: ArchSpec, dataset: str, rate: float, recipe: Recipe, subset: int | None, seed: int,
-               options: ImpOptions, init: str = "reference", normalize: str = "reference") -> dict[str, Any]:
-    """The settings a run folder is bound to."""
+               options: ImpOptions, init: str = "reference", normalize: str = "reference", resize: bool = False,
+               crop: str = "reference") -> dict[str, Any]:
+    """The settings a run folder is bound to (the recipe's ``augmentation`` is the data pipeline's)."""
     rec = recipe.to_json()
     rec.pop("overrides", None)
     return {"arch": spec.id, "num_classes": spec.num_classes, "dataset": dataset, "rate": rate, "recipe": rec,
-            "subset": subset, "seed": seed, "imp_options": options.to_json(), "init": init, "normalize": normalize}
+            "subset": subset, "seed": seed, "imp_options": options.to_json(), "init": init, "normalize": normalize,
+            "resize": resize, "crop": crop}
 
 
 def _reference(record: dict[str, Any] | None, sparsity: float | None = None) -> dict[str, Any] | None:
@@ -158,8 +164,11 @@ class ImpRun:
         if self.dist.is_main:
             p.out.mkdir(parents=True, exist_ok=True)
             info = {**p.config(), "levels": p.levels, "rewind_step": p.rewind_step,
-                    "steps_per_epoch": p.steps_per_epoch, "world_size": self.dist.world_size, "created": now(),
-                    "ticketfmt": __version__, "command": p.command}
+                    "steps_per_epoch": p.steps_per_epoch, "augmentation": p.recipe.augmentation,
+                    "input_size": list(p.spec.input_size), "data_notice": self.data.notice,
+                    "split": self.data.split, "world_size": self.dist.world_size,
+                    "threads": torch.get_num_threads(), "created": now(), "ticketfmt": __version__,
+                    "command": p.command}
             atomic_write(p.out / RUN_CONFIG, [json.dumps(info, indent=2).encode()])
         if p.rewind_step == 0:
             self.rewind_state = self.trainer.state_dict()
@@ -288,12 +297,14 @@ class ImpRun:
         masks = self._masks_or_dense()
         kept, total = sum(int(m.sum()) for m in masks.values()), sum(m.numel() for m in masks.values())
         speed = self.speeds.get(str(self.level))
-        return {"dataset": p.dataset, "split": "test", "metric": "top1", "value": round(100.0 * correct / max(seen, 1), 2),
-                "correct": correct, "total": seen, "epochs": p.recipe.epochs, "subset": p.subset, "seed": p.seed,
-                "recipe": p.recipe.to_json(), "date": now(), "device": device_name(self.device),
-                "world_size": dist.world_size, "images_per_sec": round(speed, 1) if speed else None,
-                "source": "imp", "start_step": 0 if self.level == 0 else p.rewind_step,
-                "sparsity": round(1.0 - kept / max(total, 1), 6)}
+        kind, why = protocol(p.recipe, p.subset)
+        return {"dataset": p.dataset, "split": self.data.split, "metric": "top1",
+                "value": round(100.0 * correct / max(seen, 1), 2), "correct": correct, "total": seen,
+                "epochs": p.recipe.epochs, "subset": p.subset, "seed": p.seed, "protocol": kind,
+                **({"protocol_note": why} if why else {}), "recipe": p.recipe.to_json(), "date": now(),
+                "device": device_name(self.device), "threads": torch.get_num_threads(), "world_size": dist.world_size,
+                "images_per_sec": round(speed, 1) if speed else None, "source": "imp",
+                "start_step": 0 if self.level == 0 else p.rewind_step, "sparsity": round(1.0 - kept / max(total, 1), 6)}
 
     def level_ticket(self, record: dict[str, Any]) -> Ticket:
         """The current level as a ticket: mask, ``θ_r``, trained weights, provenance, ``record``."""
@@ -305,12 +316,15 @@ class ImpRun:
             "selection": _SELECTION[p.options.prune_count], "imp_options": p.options.to_json(),
             "rewind": p.recipe.rewind, "rewind_step": p.rewind_step, "steps_per_epoch": p.steps_per_epoch,
             "dataset": p.dataset, "subset": p.subset, "seed": p.seed, "init": p.init, "normalize": p.normalize,
-            "epochs": p.recipe.epochs,
+            "crop": p.crop, "augmentation": p.recipe.augmentation, "epochs": p.recipe.epochs,
             "batch_size": p.recipe.batch_size, "recipe": p.recipe.to_json(), "device": device_name(self.device),
-            "world_size": self.dist.world_size, "ticketfmt": __version__, "torch": torch.__version__, "date": now(),
+            "threads": torch.get_num_threads(), "world_size": self.dist.world_size, "ticketfmt": __version__,
+            "torch": torch.__version__, "date": now(),
         }
         if p.command:
             provenance["command"] = p.command
+        if p.resize:
+            provenance["resize"] = True
         dense = _reference(self.results.get("0"), 0.0)
         if dense is not None:
             provenance["dense_reference"] = dense
@@ -375,9 +389,11 @@ _SELECTION = {
 
 def _setup(arch: str | ArchSpec, dataset: str, levels: int, rate: float, rewind: str | None,
            recipe: str | Recipe | None, num_classes: int | None, overrides: dict[str, Any]) -> tuple[ArchSpec, Recipe]:
+    """The architecture and the recipe, its augmentation the input pipeline's (which fails early on a mismatch)."""
     from ticketfmt import data as D
 
     init, normalize = overrides.pop("init"), overrides.pop("normalize")
+    data_dir, resize, crop = overrides.pop("data_dir"), overrides.pop("resize"), overrides.pop("crop")
     if init not in INITS:
         raise TicketError(f"unknown init {init!r}", fix=f"use one of {', '.join(INITS)} (reference: open_lth's)")
     if normalize not in D.NORMALIZE:
@@ -393,7 +409,8 @@ def _setup(arch: str | ArchSpec, dataset: str, levels: int, rate: float, rewind:
         rec = recipe.override(rewind=rewind, **overrides)
     else:
         rec = recipe_for(spec, recipe, rewind=rewind, **overrides)
-    return spec, recipe_for_data(rec, dspec.small)
+    pipe = D.input_pipeline(dataset, spec, data_dir=data_dir, resize=resize, normalize=normalize, crop=crop)
+    return spec, recipe_for_data(rec, pipe.augmentation)
 
 
 def _saved_run(out: Path, config: dict[str, Any], resume: bool
@@ -404,7 +421,8 @@ def _saved_run(out: Path, config: dict[str, Any], resume: bool
         if not resume:
             raise OutputExistsError(f"{out} holds a run already", fix="pass --resume to continue it, or choose another -o")
         meta, groups = load_checkpoint(ckpt)
-        why = diff_config(meta["config"], config)
+        # a run started before these settings were recorded ran with their defaults
+        why = diff_config({"resize": False, "crop": "reference", **meta["config"]}, config)
         if why is not None:
             raise TicketError(f"{out} was started with {why}",
                               fix=f"resume with the options of the original run (see {out / RUN_CONFIG})")
@@ -428,13 +446,29 @@ def _plan(spec: ArchSpec, dataset: str, levels: int, rate: float, rec: Recipe, s
                    tuple(prunable_names(spec)), **extra)
 
 
+def _announce(run: ImpRun, progress: ProgressFn) -> None:
+    """Send the plan event: what the run trains from where it stands, on what, and about how long it takes."""
+    p, data = run.plan, run.data
+    steps_left = (p.total_steps - run.step) + (p.levels - run.level) * (p.total_steps - p.rewind_step)
+    spi = seconds_per_image(run.trainer, data.train)
+    progress({"phase": "plan", "command": "find", "arch": p.spec.id, "dataset": p.dataset, "split": data.split,
+              "levels": p.levels, "level": run.level, "start_step": run.step, "steps": p.total_steps,
+              "rewind": p.recipe.rewind, "rewind_step": p.rewind_step, "steps_per_epoch": p.steps_per_epoch,
+              "epochs": p.recipe.epochs, "steps_left": steps_left, "recipe": p.recipe.describe(),
+              "augmentation": data.augmentation, "notice": data.notice, "test_images": loader_images(data.test),
+              "lr": p.recipe.lr_at(run.step, p.steps_per_epoch),
+              **machine_fields(run.device, run.dist, torch.get_num_threads()),
+              **estimate_fields(p.recipe, steps_left, run.dist, spi, loader_images(data.train), p.subset)})
+
+
 def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.PathLike[str], rate: float = 0.2,
          rewind: str | None = None, recipe: str | Recipe | None = None, subset: int | None = None, seed: int = 0,
          resume: bool = False, device: str | torch.device | None = "auto", compile: bool = False,
          data_dir: str | os.PathLike[str] | None = None, num_classes: int | None = None,
          progress: ProgressFn | None = None, sync_bn: bool = True, eval_every: int = 0, num_workers: int = 2,
          command: str | None = None, options: ImpOptions | None = None, init: str = "reference",
-         normalize: str = "reference", data_factory: DataFactory | None = None, **overrides: Any) -> FindResult:
+         normalize: str = "reference", data_factory: DataFactory | None = None, resize: bool = False,
+         crop: str = "reference", threads: int | None = None, **overrides: Any) -> FindResult:
     """Find tickets by iterative magnitude pruning with rewinding; one ticket file per level in ``out_dir``.
 
     Args:
@@ -464,6 +498,12 @@ def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.P
             :func:`ticketfmt.zoo.build_model`).
         normalize: input normalization, ``reference`` (ImageNet mean/std, open_lth's) or ``cifar``.
         data_factory: builds the loaders (default :func:`~ticketfmt.train.rundata.make_data`).
+        resize: allow upscaling images smaller than the network's input (else that is an error);
+            the input pipeline follows the network's input size and the data, see
+            :func:`ticketfmt.data.input_pipeline`.
+        crop: the RandomResizedCrop of ImageNet-size inputs, ``reference`` (open_lth's) or ``torchvision``.
+        threads: torch CPU threads for the run (default: as set); recorded, as CPU results are
+            bit-reproducible at a given thread count.
         **overrides: recipe fields: ``epochs``, ``lr``, ``batch_size``, ``milestones``, ``warmup_epochs``,
             ``warmup_offset``, ``momentum``, ``weight_decay``, ``gamma``, ``nesterov``, ``augmentation``.
 
@@ -476,21 +516,28 @@ def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.P
         KeyboardInterrupt: interrupted; the checkpoint was written and ``resume=True`` continues.
     """
     spec, rec = _setup(arch, dataset, levels, rate, rewind, recipe, num_classes,
-                       {**overrides, "init": init, "normalize": normalize})
+                       {**overrides, "init": init, "normalize": normalize, "data_dir": data_dir, "resize": resize,
+                        "crop": crop})
     opts = options or REFERENCE
     out = Path(out_dir)
-    saved = _saved_run(out, run_config(spec, dataset, rate, rec, subset, seed, opts, init, normalize), resume)
+    saved = _saved_run(out, run_config(spec, dataset, rate, rec, subset, seed, opts, init, normalize, resize, crop),
+                       resume)
     dist, dev = init_distributed(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     emit = progress if (progress is not None and dist.is_main) else None
-    data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
-                                       seed=seed, progress=emit, num_workers=num_workers, normalize=normalize)
-    plan = _plan(spec, dataset, levels, rate, rec, subset, seed, opts, out, data, init=init, normalize=normalize,
-                 eval_every=eval_every, compile=compile, sync_bn=sync_bn, command=command)
-    run = ImpRun(plan, data, dist, dev, emit)
-    if saved is None:
-        run.begin()
-    else:
-        run.restore(*saved)
-    return run.run()
+    with cpu_threads(threads):
+        data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
+                                           seed=seed, progress=emit, num_workers=num_workers, normalize=normalize,
+                                           input_size=spec, resize=resize, crop=crop)
+        plan = _plan(spec, dataset, levels, rate, rec, subset, seed, opts, out, data, init=init, normalize=normalize,
+                     eval_every=eval_every, compile=compile, sync_bn=sync_bn, command=command, resize=resize,
+                     crop=crop, threads=threads)
+        run = ImpRun(plan, data, dist, dev, emit)
+        if saved is None:
+            run.begin()
+        else:
+            run.restore(*saved)
+        if emit is not None:
+            _announce(run, emit)
+        return run.run()

@@ -42,9 +42,15 @@ __all__ = ["ProgressFn", "Masker", "Trainer", "Stop", "Span", "train_steps", "ev
 ProgressFn = Callable[[dict[str, Any]], None]
 """``progress(event)``; ``event["phase"]`` is one of
 
-- ``"data"``: ``description``, ``done``, ``total`` (decoding a dataset the first time);
-- ``"plan"``: ``start_step``, ``steps``, ``lr``, ``rewind``, ``contract`` (what :func:`~ticketfmt.train.verify`
-  is about to train);
+- ``"data"``: ``description``, ``done``, ``total`` (what the data layer is doing: loading, a first decode);
+- ``"notice"``: ``message`` (the data was adapted to the network, e.g. its images resized);
+- ``"plan"`` (before the first step of :func:`~ticketfmt.train.find` and :func:`~ticketfmt.train.verify`):
+  ``command``, ``arch``, ``dataset``, ``split``, ``recipe`` (one line), ``epochs``, ``steps_per_epoch``,
+  ``start_step``, ``steps`` (the last step), ``steps_left``, ``lr``, ``rewind``, ``augmentation``,
+  ``train_images``, ``test_images``, ``batch_size``, ``device``, ``device_type``, ``threads``, ``world_size``,
+  ``seconds_per_step``/``seconds_per_image``/``eta_s`` (timed on a copy of the model), ``protocol``,
+  ``protocol_note``; verify adds ``contract``, ``from_scratch``, ``sparsity``; find adds ``levels``, ``level``,
+  ``rewind_step``;
 - ``"train"``: ``level``, ``levels``, ``epoch``, ``epochs``, ``step``, ``steps`` (the level's last
   step), ``start_step``, ``loss``, ``acc`` (running training top-1, %), ``lr``, ``images_per_sec``,
   ``eta_s`` (whole run);
@@ -343,6 +349,7 @@ class _Hooks:
     report_every: int = 10
     stop: Stop | None = None
     on_stop: Callable[[int], None] | None = None
+    report_seconds: float = 5.0  # also report when a stretch of steps took this long (slow steps, a CPU)
 
 
 def _slice(x: torch.Tensor, y: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, torch.Tensor]:
@@ -362,7 +369,8 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
     and augmentation come from ``loader.set_epoch(stream * 100000 + epoch)``; so any span can
     start anywhere (a rewind point, a checkpoint) and see the batches an uninterrupted run
     would. ``on_step(step)`` runs after each step, ``on_epoch(epoch, step, stats)`` at the
-    end of each epoch, ``report(step, stats)`` every ``report_every`` steps. When ``stop`` is
+    end of each epoch, ``report(step, stats)`` every ``report_every`` steps (or sooner when those
+    steps take over 5 s, so slow devices still report steadily). When ``stop`` is
     requested, ``on_stop(step)`` runs at the next step boundary and ``KeyboardInterrupt`` is raised.
     """
     hooks = _Hooks(on_step, on_epoch, report, report_every, stop, on_stop)
@@ -400,7 +408,8 @@ def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, s
         rep.add(loss_sum, correct, int(y.shape[0]), n_global)
         if hooks.on_step is not None:
             hooks.on_step(step)
-        if hooks.report is not None and (step % hooks.report_every == 0 or step == end):
+        if hooks.report is not None and (step % hooks.report_every == 0 or step == end
+                                         or time.perf_counter() - rep.since >= hooks.report_seconds):
             _report(trainer, recipe, step, spe, rep, hooks.report)
             rep = _Meter(dev)
         if hooks.stop is not None and hooks.stop.check(dist, dev, step):

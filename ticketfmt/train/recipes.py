@@ -46,12 +46,21 @@ from typing import Any
 
 from ticketfmt.errors import TicketError
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "recipe_for", "default_recipe_name", "parse_rewind", "AUGMENTATIONS"]
+__all__ = ["Recipe", "RECIPES", "get_recipe", "recipe_for", "default_recipe_name", "parse_rewind", "AUGMENTATIONS",
+           "PROTOCOLS", "protocol"]
 
 AUGMENTATIONS = ("crop32-pad4+flip", "rrc224+flip", "none")
 """Training augmentations: the 32×32 one (random crop with 4-pixel padding and flip, on the
 device), ImageNet's random resized crop 224 and flip (test: resize 256, center crop 224),
-or none. The data layer applies the one that fits the dataset; ``none`` turns it off."""
+or none. The data layer applies the one that fits the network's input and the data
+(:func:`ticketfmt.data.input_pipeline`, at the network's own side: ``crop{N}-pad4+flip``,
+``rrc{N}+flip``); ``none`` turns it off."""
+
+_AUGMENTATION = re.compile(r"crop\d+-pad\d+\+flip|rrc\d+\+flip|none")
+
+PROTOCOLS = ("full", "reduced")
+"""How a result was trained: ``full`` (the whole training split, at least the named recipe's
+epochs) or ``reduced`` (a training subset or a shortened schedule: never a benchmark result)."""
 
 
 _REWIND = re.compile(r"\s*(\d+)\s*(it|iter|iters|iterations|steps?|ep|epochs?)?\s*")
@@ -140,7 +149,7 @@ class Recipe:
         if self.weight_decay < 0:
             raise TicketError(f"weight decay must not be negative, got {self.weight_decay}",
                               fix="pass --weight-decay 1e-4")
-        if self.augmentation not in AUGMENTATIONS:
+        if not _AUGMENTATION.fullmatch(self.augmentation):
             raise TicketError(f"unknown augmentation {self.augmentation!r}", fix=f"use one of {', '.join(AUGMENTATIONS)}")
         parse_rewind(self.rewind, 1)  # syntax check
 
@@ -274,3 +283,25 @@ def recipe_for(arch: Any, name: str | None = None, **overrides: Any) -> Recipe:
         from ticketfmt.zoo import get_arch
         name = default_recipe_name(get_arch(arch).family)
     return get_recipe(name).override(**overrides)
+
+
+def protocol(recipe: Recipe, subset: int | None) -> tuple[str, str | None]:
+    """Whether a result was trained by its recipe's full protocol: ``("full", None)`` or ``("reduced", why)``.
+
+    Reduced: a training subset, or fewer epochs than the named recipe's (``cifar_resnet``: 160).
+    Results records carry it (``protocol``), so a short CPU check is never published as the
+    dataset's benchmark result.
+
+    Example:
+        >>> protocol(RECIPES["cifar_resnet"], None)
+        ('full', None)
+        >>> protocol(RECIPES["cifar_resnet"].override(epochs=2), 8000)
+        ('reduced', 'a training subset of 8000 images; 2 epochs instead of 160')
+    """
+    why = []
+    if subset is not None:
+        why.append(f"a training subset of {subset} images")
+    base = RECIPES.get(recipe.name)
+    if base is not None and recipe.epochs < base.epochs:
+        why.append(f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} instead of {base.epochs}")
+    return ("reduced", "; ".join(why)) if why else ("full", None)

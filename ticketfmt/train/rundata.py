@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
+from ticketfmt.data.pipeline import DataNotice
 from ticketfmt.errors import DataError
 from ticketfmt.train.dist import Dist
 from ticketfmt.train.loop import ProgressFn
@@ -34,9 +36,13 @@ class RunData:
     """A run's loaders: ``train`` and ``test`` have ``set_epoch``, ``len()`` and ``(images, labels)`` batches.
 
     Attributes:
-        whole_batches: every process sees the whole global batch and trains on its slice (32×32 data).
+        whole_batches: every process sees the whole global batch and trains on its slice (tensor pipelines).
         num_classes: the dataset's class count.
-        small: a 32×32 dataset.
+        small: served from the uint8 tensor cache (a small network input).
+        augmentation: what the training loader does to images (``crop32-pad4+flip``, ``rrc224+flip``,
+            ``none``); None when a custom factory does not say.
+        split: the real name of the evaluation split (``validation`` for ImageNet).
+        notice: one line saying how the data was adapted to the network (resized), or None.
     """
 
     train: Any
@@ -44,14 +50,19 @@ class RunData:
     whole_batches: bool
     num_classes: int
     small: bool
+    augmentation: str | None = None
+    split: str = "test"
+    notice: str | None = None
 
 
 class DataFactory(Protocol):
-    """``factory(dataset, recipe, *, device, dist, data_dir, subset, seed, progress, num_workers, normalize)``."""
+    """``factory(dataset, recipe, *, device, dist, data_dir, subset, seed, progress, num_workers, normalize,
+    input_size, resize, crop)``; a factory may ignore what it does not use (``**kwargs``)."""
 
     def __call__(self, dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
                  data_dir: str | os.PathLike[str] | None, subset: int | None, seed: int,
-                 progress: ProgressFn | None, num_workers: int, normalize: str) -> RunData: ...
+                 progress: ProgressFn | None, num_workers: int, normalize: str, input_size: Any,
+                 resize: bool, crop: str) -> RunData: ...
 
 
 def _data_progress(progress: ProgressFn | None) -> Callable[[str, int, int], None] | None:
@@ -64,45 +75,64 @@ def _data_progress(progress: ProgressFn | None) -> Callable[[str, int, int], Non
     return cb
 
 
+def _announce(progress: ProgressFn | None, dataset: str, pipe: Any) -> None:
+    """Say what the data phase does (before a first decode, which can take a while) and how data was adapted."""
+    if pipe.notice:
+        if progress is not None:
+            progress({"phase": "notice", "message": pipe.notice})
+        else:
+            warnings.warn(pipe.notice, DataNotice, stacklevel=3)
+    if progress is not None:
+        how = ("uint8 tensor cache: decoded once, then read back" if pipe.tensor
+               else "ImageFolder, decoded per batch")
+        progress({"phase": "data", "description": f"loading {dataset} ({how})", "done": 0, "total": 0})
+
+
 def make_data(dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
               data_dir: str | os.PathLike[str] | None, subset: int | None, seed: int, progress: ProgressFn | None,
-              num_workers: int, normalize: str = "reference", eval_batch: int | None = None) -> RunData:
-    """The training and test loaders of ``dataset`` for ``recipe`` (batch, augmentation), seeded with ``seed``.
+              num_workers: int, normalize: str = "reference", eval_batch: int | None = None,
+              input_size: Any = None, resize: bool = False, crop: str = "reference") -> RunData:
+    """The training and test loaders of ``dataset`` for a network of ``input_size`` and ``recipe``, seeded with ``seed``.
 
-    ``normalize``: ``"reference"`` (ImageNet mean/std, as open_lth normalizes every dataset) or
-    ``"cifar"`` (the dataset's own statistics); see :data:`ticketfmt.data.NORMALIZE`.
+    The input pipeline follows the network's input and the data, not the dataset's name
+    (:func:`ticketfmt.data.input_pipeline`): a 32×32 network gets the 32×32 pipeline (the uint8
+    tensor cache, random crop with 4-pixel padding + flip) from any source of 32×32 images,
+    ``imagefolder:PATH`` included; an ImageNet-size network gets RandomResizedCrop at its input.
+    ``resize`` allows upscaling images smaller than a large network's input, ``normalize`` is
+    ``"reference"`` (ImageNet mean/std, as open_lth) or ``"cifar"``, ``crop`` the RandomResizedCrop
+    (``"reference"`` or ``"torchvision"``). ``recipe.augmentation == "none"`` turns augmentation off.
 
-    32×32 datasets: one loader of whole global batches per process (each process trains on its
-    slice, so the batches are those of one process whatever the number of processes);
-    ImageFolder datasets: a per-process loader over a ``DistributedSampler``.
+    Tensor pipelines: one loader of whole global batches per process (each process trains on its
+    slice, so the batches are those of one process whatever the number of processes); folder
+    pipelines: a per-process loader over a ``DistributedSampler``.
 
     Raises:
-        DataError: the dataset cannot be loaded or yields no training batch.
+        DataError: the dataset cannot be loaded, does not fit the network, or yields no training batch.
     """
     from ticketfmt import data as D
 
-    spec = D.get_spec(dataset)
-    cb = _data_progress(progress)
-    common: dict[str, Any] = {"num_workers": num_workers, "progress": cb, "normalize": normalize}
+    pipe = D.input_pipeline(dataset, input_size, data_dir=data_dir, resize=resize, normalize=normalize, crop=crop)
+    _announce(progress, dataset, pipe)
+    common: dict[str, Any] = {"num_workers": num_workers, "progress": _data_progress(progress),
+                              "normalize": normalize, "input_size": input_size, "resize": resize, "crop": crop}
     augment = recipe.augmentation != "none"
-    if spec.small:
-        train = D.make_loader(dataset, "train", recipe.batch_size, True, device, data_dir, subset, seed,
-                              augment=augment, **common)
-    else:
-        per_rank = max(1, recipe.batch_size // dist.world_size)
-        train = D.make_loader(dataset, "train", per_rank, True, device, data_dir, subset, seed,
-                              distributed=dist.enabled, rank=dist.rank, world_size=dist.world_size, augment=augment,
-                              **common)
-    eb = eval_batch or (1000 if spec.small else max(1, recipe.batch_size // dist.world_size))
-    test = D.make_loader(dataset, "test", eb, False, device, data_dir, None, seed, distributed=dist.enabled,
-                         rank=dist.rank, world_size=dist.world_size, **common)
+    per_rank = recipe.batch_size if pipe.tensor else max(1, recipe.batch_size // dist.world_size)
+    shard = {} if pipe.tensor else {"distributed": dist.enabled, "rank": dist.rank, "world_size": dist.world_size}
+    eb = eval_batch or (1000 if pipe.tensor else per_rank)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataNotice)  # said once above
+        train = D.make_loader(dataset, "train", per_rank, True, device, data_dir, subset, seed, augment=augment,
+                              **shard, **common)
+        test = D.make_loader(dataset, "test", eb, False, device, data_dir, None, seed, distributed=dist.enabled,
+                             rank=dist.rank, world_size=dist.world_size, **common)
     if len(train) == 0:
         raise DataError(f"{dataset}: no training batches", fix="use a larger --subset or a smaller --batch-size")
-    return RunData(train, test, spec.small, spec.num_classes, spec.small)
+    return RunData(train, test, pipe.tensor, D.get_spec(dataset).num_classes, pipe.tensor,
+                   pipe.augmentation if augment else "none", D.eval_split_name(dataset, data_dir), pipe.notice)
 
 
-def recipe_for_data(recipe: Recipe, small: bool) -> Recipe:
-    """The recipe with the augmentation the data layer really applies (recorded in provenance)."""
+def recipe_for_data(recipe: Recipe, augmentation: str) -> Recipe:
+    """The recipe with the augmentation the data layer really applies (recorded in provenance and ``run.json``)."""
     if recipe.augmentation == "none":
         return recipe
-    return recipe.override(augmentation="crop32-pad4+flip" if small else "rrc224+flip")
+    return recipe.override(augmentation=augmentation)

@@ -26,16 +26,18 @@ import torch
 
 from ticketfmt.errors import DataError, TicketError
 from ticketfmt.ticket import Ticket
-from ticketfmt.train.dist import Dist, device_name, init_distributed
+from ticketfmt.train.dist import Dist, cpu_threads, device_name, init_distributed
 from ticketfmt.train.fidelity import ImpOptions
 from ticketfmt.train.loop import ProgressFn, Span, Stop, Trainer, data_stream, evaluate, train_steps
-from ticketfmt.train.recipes import Recipe, get_recipe, recipe_for
+from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
+from ticketfmt.train.recipes import Recipe, get_recipe, protocol, recipe_for
 from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
 from ticketfmt.train.runfiles import RunLog, now
 
-__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "Verified", "verify"]
+__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "Verified", "verify", "budget_of"]
 
-CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize")
+CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize",
+                   "resize", "crop")
 """The provenance fields that say how a ticket trains (a converted ticket carries its source's)."""
 
 
@@ -75,6 +77,8 @@ class VerifyPlan:
     contract: str
     from_scratch: bool
     normalize: str = "reference"
+    resize: bool = False
+    crop: str = "reference"
 
     @property
     def start_lr(self) -> float:
@@ -82,8 +86,10 @@ class VerifyPlan:
         return self.recipe.lr_at(self.start_step, self.steps_per_epoch)
 
     def event(self) -> dict[str, Any]:
-        return {"phase": "plan", "start_step": self.start_step, "steps": self.total_steps, "lr": self.start_lr,
-                "rewind": self.recipe.rewind, "contract": self.contract, "from_scratch": self.from_scratch}
+        return {"phase": "plan", "command": "verify", "start_step": self.start_step, "steps": self.total_steps,
+                "lr": self.start_lr, "rewind": self.recipe.rewind, "contract": self.contract,
+                "from_scratch": self.from_scratch, "recipe": self.recipe.describe(), "epochs": self.recipe.epochs,
+                "steps_per_epoch": self.steps_per_epoch, "steps_left": self.total_steps - self.start_step}
 
 
 class Verified(NamedTuple):
@@ -110,29 +116,38 @@ def _recipe(ticket: Ticket, contract: Mapping[str, Any], recipe: str | Recipe | 
 
 
 def _plan(ticket: Ticket, recipe: Recipe, seed: int, spe: int, contract: str, from_scratch: bool,
-          normalize: str) -> VerifyPlan:
+          data_options: Mapping[str, Any]) -> VerifyPlan:
     prov = ticket.provenance
     total = recipe.total_steps(spe)
     start = 0 if from_scratch else recipe.rewind_step(spe)
     if start >= total:
         raise TicketError(f"the ticket's rewind point {recipe.rewind} (step {start}) is not before the end of training "
-                          f"({total} steps of {spe} a epoch)",
+                          f"({total} steps, {spe} an epoch)",
                           fix="train longer (--epochs), rewind earlier (--rewind), or pass --from-scratch")
     # an IMP ticket retrains on the batches of its own level (every level's, by the reference's order)
     stream = 0
     if prov.get("method") == "imp":
         stream = data_stream(int(prov.get("level", 0)), ImpOptions.from_provenance(prov).data_order)
-    return VerifyPlan(recipe, seed, spe, start, total, stream, contract, from_scratch, normalize)
+    return VerifyPlan(recipe, seed, spe, start, total, stream, contract, from_scratch, **data_options)
 
 
-def _check_classes(ticket: Ticket, dataset: str) -> bool:
+def _data_options(ticket: Ticket, dataset: str, contract: Mapping[str, Any], data_dir: Any,
+                  asked: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """``normalize``/``resize``/``crop`` (asked, else the contract's, else the reference's) and the augmentation.
+
+    The input pipeline follows the ticket's input size and the data; a mismatch fails here, before any work.
+    """
     from ticketfmt import data as D
 
     dspec = D.get_spec(dataset)
     if dspec.num_classes and dspec.num_classes != ticket.num_classes:
         raise DataError(f"{dataset} has {dspec.num_classes} classes but the ticket's {ticket.arch} head has "
                         f"{ticket.num_classes}", fix="verify on the dataset the ticket was made for")
-    return dspec.small
+    defaults = {"normalize": "reference", "resize": False, "crop": "reference"}
+    opts = {k: asked[k] if asked.get(k) is not None else contract.get(k, v) for k, v in defaults.items()}
+    opts["normalize"], opts["crop"], opts["resize"] = str(opts["normalize"]), str(opts["crop"]), bool(opts["resize"])
+    pipe = D.input_pipeline(dataset, ticket.spec, data_dir=data_dir, **opts)
+    return opts, pipe.augmentation
 
 
 def _train(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: ProgressFn | None,
@@ -159,16 +174,19 @@ def _train(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: Prog
 
 
 def _record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, correct: int, seen: int,
-            span: Span, dev: torch.device, dist: Dist) -> dict[str, Any]:
+            span: Span, dev: torch.device, dist: Dist, split: str) -> dict[str, Any]:
     rec = plan.recipe
+    kind, why = protocol(rec, subset)
     record: dict[str, Any] = {
-        "dataset": dataset, "split": "test", "metric": "top1", "value": round(100.0 * correct / max(seen, 1), 2),
+        "dataset": dataset, "split": split, "metric": "top1", "value": round(100.0 * correct / max(seen, 1), 2),
         "correct": correct, "total": seen, "epochs": rec.epochs, "subset": subset, "seed": plan.seed,
-        "recipe": rec.to_json(), "date": now(), "device": device_name(dev), "world_size": dist.world_size,
-        "images_per_sec": round(span.images_per_sec, 1) if span.seconds > 0 else None,
+        "protocol": kind, **({"protocol_note": why} if why else {}),
+        "recipe": rec.to_json(), "date": now(), "device": device_name(dev), "threads": torch.get_num_threads(),
+        "world_size": dist.world_size, "images_per_sec": round(span.images_per_sec, 1) if span.seconds > 0 else None,
         "source": "verify", "start_step": plan.start_step, "start_lr": plan.start_lr, "rewind": rec.rewind,
         "contract": plan.contract, "steps": plan.total_steps - plan.start_step, "from_scratch": plan.from_scratch,
-        "normalize": plan.normalize,
+        "normalize": plan.normalize, "crop": plan.crop, "augmentation": rec.augmentation,
+        **({"resize": True} if plan.resize else {}),
         "sparsity": round(ticket.sparsity, 6),
     }
     for key in ("dense_reference", "imp_reference"):
@@ -177,54 +195,99 @@ def _record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, 
     return record
 
 
+def _announce(plan: VerifyPlan, trainer: Trainer, data: Any, dataset: str, ticket: Ticket, subset: int | None,
+              emit: ProgressFn) -> None:
+    """Send the plan event: the steps, the recipe, the device and data, and the time a short timing predicts."""
+    spi = seconds_per_image(trainer, data.train)
+    emit({**plan.event(), "arch": ticket.arch, "sparsity": ticket.sparsity, "dataset": dataset, "split": data.split,
+          "augmentation": data.augmentation, "notice": data.notice, "test_images": loader_images(data.test),
+          **machine_fields(trainer.device, trainer.dist, torch.get_num_threads()),
+          **estimate_fields(plan.recipe, plan.total_steps - plan.start_step, trainer.dist, spi,
+                            loader_images(data.train), subset)})
+
+
+def budget_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The :func:`verify` keywords that re-run a recorded result with its own budget (to reproduce it).
+
+    The whole recorded recipe (epochs, batch, schedule, rewind point), the subset, seed, start
+    (``from_scratch``), input options and, for a CPU result, its thread count: on the same
+    machine and torch build a CPU result is reproduced exactly; on another thread count or
+    device, float rounding moves the value (by tenths of a point, up to a point or two at
+    small budgets: see docs/FIDELITY.md).
+
+    Example:
+        >>> verified, again = verify(ticket, "cifar10", **budget_of(ticket.results[-1]))  # doctest: +SKIP
+        >>> again["value"] == ticket.results[-1]["value"]  # doctest: +SKIP
+        True
+    """
+    if not isinstance(record.get("recipe"), Mapping):
+        raise TicketError("the result records no recipe", fix="re-verify with explicit --epochs/--subset/--seed")
+    recipe = Recipe.from_json(record["recipe"])
+    out: dict[str, Any] = {"recipe": recipe, "rewind": recipe.rewind, "subset": record.get("subset"),
+                           "seed": record.get("seed"), "from_scratch": bool(record.get("from_scratch", False))}
+    for key in ("normalize", "crop", "resize"):
+        if record.get(key) is not None:
+            out[key] = record[key]
+    if str(record.get("device", "")).startswith("cpu") and record.get("threads"):
+        out["threads"] = int(record["threads"])
+    return out
+
+
 def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: str | Recipe | None = None,
            subset: int | None = None, seed: int | None = None, device: str | torch.device | None = "auto",
            data_dir: str | os.PathLike[str] | None = None, compile: bool = False, progress: ProgressFn | None = None,
            sync_bn: bool = True, store_trained: bool = False, log_path: str | os.PathLike[str] | None = None,
            num_workers: int = 2, normalize: str | None = None, data_factory: DataFactory | None = None,
+           resize: bool | None = None, crop: str | None = None, threads: int | None = None,
            **overrides: Any) -> Verified:
-    """Retrain a ticket with its mask fixed and record its test top-1; returns a new ticket and the record.
+    """Retrain a ticket with its mask fixed, record its top-1 on the evaluation split; returns a new ticket and the record.
 
     Training starts from the ticket's ``init`` weights (``θ_r ⊙ m``) at its rewind step, the
     learning-rate schedule fast-forwarded to it (``from_scratch``: at step 0), with a fresh
     optimizer. The recipe, rewind point and seed are the ticket's training contract
     (:func:`training_contract`; else the family default), with ``overrides`` (``epochs``,
-    ``lr``, ``batch_size``, ``rewind``, ...); ``normalize`` defaults to the contract's, else
-    ``reference`` (ImageNet mean/std, open_lth's). An IMP ticket verified with the budget it was found
-    with (same seed, subset, epochs) retrains on the very batches of its IMP level, so on the
-    CPU it reproduces the recorded accuracy exactly.
+    ``lr``, ``batch_size``, ``rewind``, ...); ``normalize``, ``resize`` and ``crop`` default to the
+    contract's, else the reference's (ImageNet mean/std, no upscaling, open_lth's crop). The input
+    pipeline follows the ticket's input size and the data (:func:`ticketfmt.data.input_pipeline`).
+    An IMP ticket verified with the budget it was found with (same seed, subset, epochs, thread
+    count) retrains on the very batches of its IMP level, so on the CPU it reproduces the recorded
+    accuracy exactly; :func:`budget_of` gives the keywords that re-run a recorded result.
 
-    The record (``dataset``, ``split``, ``metric``, ``value`` (top-1, %), ``correct``, ``total``,
-    ``epochs``, ``subset``, ``seed``, ``recipe``, ``date``, ``device``, ``images_per_sec``,
-    ``start_step``, ``start_lr``, ``rewind``, ``contract``, ``from_scratch``,
+    The record (``dataset``, ``split`` (its real name: ``validation`` for ImageNet), ``metric``,
+    ``value`` (top-1, %), ``correct``, ``total``, ``epochs``, ``subset``, ``seed``, ``protocol``
+    (``full``, or ``reduced`` with ``protocol_note``: a subset or fewer epochs than the recipe's),
+    ``recipe``, ``date``, ``device``, ``threads``, ``images_per_sec``, ``start_step``, ``start_lr``,
+    ``rewind``, ``contract``, ``from_scratch``, ``normalize``, ``crop``, ``augmentation``,
     ``dense_reference``/``imp_reference`` when the provenance knows them) is appended to the
     new ticket's results; with ``store_trained`` its trained weights are the retrained ones.
-    ``ticket`` itself is not changed.
+    ``ticket`` itself is not changed. ``threads`` sets torch's CPU threads for the run.
 
     Raises:
-        DataError: the dataset cannot be loaded or its class count does not fit the ticket.
+        DataError: the dataset cannot be loaded, is not what its name says, or does not fit the ticket.
         TicketError: bad recipe values, or a rewind point at or after the end of training.
     """
-    small = _check_classes(ticket, dataset)
     contract, origin = training_contract(ticket.provenance)
+    options, augmentation = _data_options(ticket, dataset, contract, data_dir,
+                                          {"normalize": normalize, "resize": resize, "crop": crop})
     seed = int(contract.get("seed", 0)) if seed is None else int(seed)
-    normalize = str(contract.get("normalize", "reference")) if normalize is None else normalize
-    rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), small)
+    rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), augmentation)
     dist, dev = init_distributed(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     emit = progress if (progress is not None and dist.is_main) else None
-    data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
-                                       seed=seed, progress=emit, num_workers=num_workers, normalize=normalize)
-    plan = _plan(ticket, rec, seed, len(data.train), origin, from_scratch, normalize)
-    if emit:
-        emit(plan.event())
-    trainer = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, compile=compile,
-                      sync_bn=sync_bn)
-    log = RunLog(Path(log_path) if log_path else None, dist.is_main)
-    span = _train(trainer, data, plan, ticket.provenance.get("level"), emit, log)
-    correct, seen = evaluate(trainer.module, data.test, device=dev, dist=dist, progress=emit)
-    record = _record(ticket, dataset, plan, subset, correct, seen, span, dev, dist)
+    with cpu_threads(threads):
+        data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
+                                           seed=seed, progress=emit, num_workers=num_workers,
+                                           input_size=ticket.spec, **options)
+        plan = _plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
+        trainer = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, compile=compile,
+                          sync_bn=sync_bn)
+        if emit:
+            _announce(plan, trainer, data, dataset, ticket, subset, emit)
+        log = RunLog(Path(log_path) if log_path else None, dist.is_main)
+        span = _train(trainer, data, plan, ticket.provenance.get("level"), emit, log)
+        correct, seen = evaluate(trainer.module, data.test, device=dev, dist=dist, progress=emit)
+        record = _record(ticket, dataset, plan, subset, correct, seen, span, dev, dist, data.split)
     log.write({"event": "verify", **{k: v for k, v in record.items() if k != "recipe"}})
     changes: dict[str, Any] = {"results": [*ticket.results, record]}
     if store_trained:

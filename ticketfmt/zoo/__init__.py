@@ -19,10 +19,10 @@ Example:
 
 from ticketfmt.zoo import resnet, vgg  # noqa: F401  (register the built-in families)
 from ticketfmt.zoo.base import (ArchSpec, Family, build_model, format_version_for, get_arch, iter_units, list_archs,
-                                prunable_names, spec_from_json, state_dict_shapes)
+                                prunable_names, spec_from_json, state_dict_dtypes, state_dict_shapes)
 from ticketfmt.zoo.initializers import INITS
 from ticketfmt.zoo.registry import FAMILIES, get_family, register_family, unregister_family
 
 __all__ = ["ArchSpec", "spec_from_json", "iter_units", "Family", "FAMILIES", "get_arch", "list_archs", "build_model",
-           "register_family", "unregister_family", "get_family", "state_dict_shapes", "prunable_names",
-           "format_version_for", "INITS"]
+           "register_family", "unregister_family", "get_family", "state_dict_shapes", "state_dict_dtypes",
+           "prunable_names", "format_version_for", "INITS"]

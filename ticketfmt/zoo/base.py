@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import UnknownArchError
 from ticketfmt.format.spec import FORMAT_VERSION, VERSIONS, version_tuple
+from ticketfmt.zoo.shapes import TORCH_DTYPE_NAMES, layout as shape_table
+from ticketfmt.zoo.names import did_you_mean, normalize, unknown_arch_fix  # imports only the registry
 from ticketfmt.zoo.initializers import check_init, reference_init
 from ticketfmt.zoo.registry import FAMILIES, get_family
 
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchSpec", "Family", "LIBRARIES", "get_arch", "spec_from_json", "list_archs", "build_model",
-           "prunable_names", "format_version_for", "state_dict_shapes", "iter_units", "parse_counts"]
+           "prunable_names", "format_version_for", "state_dict_shapes", "state_dict_dtypes", "iter_units",
+           "parse_counts"]
 
 LIBRARIES = ("builtin", "timm", "torchvision")
 
@@ -107,6 +110,9 @@ class Family:
     default_library: str = "builtin"
     default_classes = 1000
     input_size = (3, 224, 224)
+    max_units = 64
+    """The most units a stage may have (ids asking for more are refused before anything is built)."""
+    unit_word = "units"
 
     def parse(self, name: str, library: str) -> ArchSpec | None:  # pragma: no cover - interface
         """The spec named ``name`` (library prefix removed), None when the name is not of this family."""
@@ -129,6 +135,14 @@ class Family:
         """Ids of the family's named architectures, for ``ticket models`` (:func:`list_archs`)."""
         return ()
 
+    def infer(self, model: nn.Module) -> ArchSpec | None:
+        """The spec of a model of this family as its library builds it (read off its class and layers), else None.
+
+        Used by :func:`ticketfmt.zoo.infer.infer_arch` (``Ticket.from_model(model)``), which then
+        checks every state-dict shape against the spec; a family that cannot tell returns None.
+        """
+        return None
+
     def library_init(self, spec: ArchSpec, model: nn.Module) -> None:
         """The library's own initialization, when :meth:`build` does not run it (``init="library"``).
 
@@ -147,11 +161,21 @@ class Family:
         return VERSIONS[0]
 
     def make(self, library: str, block: str, stages: tuple[int, ...], num_classes: int | None = None) -> ArchSpec:
+        self.check_units(stages)
         lib = library if library != "builtin" else self.default_library
         name = self.canonical_name(block, stages)
         arch_id = name if lib == "builtin" else f"{lib}/{name}"
         return ArchSpec(arch_id, lib, self.name, block, stages, num_classes or self.default_classes,
                         self.input_size)
+
+    def check_units(self, stages: tuple[int, ...]) -> None:
+        """Refuse a stage of more than :attr:`max_units` units: the size of what gets built stays sane."""
+        for s, n in enumerate(stages):
+            if n > self.max_units:
+                raise UnknownArchError(f"{self.name}-{'-'.join(map(str, stages[:8]))}: stage {s + 1} has {n:,} "
+                                       f"{self.unit_word}, over the "
+                                       f"{self.max_units} a stage may have",
+                                       fix=f"use at most {self.max_units} {self.unit_word} per stage")
 
     def unit_prefixes(self, spec: ArchSpec, stage: int, index: int) -> tuple[str, ...]:
         return (f"layer{stage + 1}.{index}.",)
@@ -176,15 +200,36 @@ def parse_counts(text: str) -> tuple[int, ...] | None:
     return counts if all(c > 0 for c in counts) else None
 
 
+MAX_ARCH_ID_CHARS = 256
+MAX_NUM_CLASSES = 1_000_000
+_BIG_NUMBER = re.compile(r"\d{7,}")
+
+
+def _check_id_size(arch: str) -> None:
+    """An id too long, or with a number too large for any depth or unit count, is refused before it is parsed."""
+    if len(arch) > MAX_ARCH_ID_CHARS:
+        raise UnknownArchError(f"architecture id of {len(arch):,} characters (at most {MAX_ARCH_ID_CHARS})",
+                               fix="run `ticket models` to list the zoo")
+    big = _BIG_NUMBER.search(arch)
+    if big:
+        number = big.group() if len(big.group()) <= 12 else big.group()[:9] + "..."
+        raise UnknownArchError(f"architecture id {arch[:60]!r}: {number} is too large for a depth or a unit count",
+                               fix="depths and units per stage have at most 6 digits (see `ticket models`)")
+
+
 @functools.lru_cache(maxsize=256)
 def _parse(arch: str) -> ArchSpec:
-    text = arch.strip()
+    _check_id_size(arch)
+    text = normalize(arch)  # the obvious aliases: ResNet50, resnet-50, VGG16-BN
     library, sep, name = text.partition("/")
     if not sep:
         library, name = "builtin", text
     elif library not in LIBRARIES:
+        close = did_you_mean(library, LIBRARIES[1:], n=1)
+        hint = f"did you mean {close[0]}/{name}? " if close else ""
         raise UnknownArchError(f"unknown library {library!r} in {arch!r}",
-                               fix=f"write the id as NAME or LIBRARY/NAME with LIBRARY one of {', '.join(LIBRARIES)}")
+                               fix=f"{hint}write the id as NAME or LIBRARY/NAME with LIBRARY one of "
+                                   f"{', '.join(LIBRARIES)}")
     for family in FAMILIES.values():
         spec = family.parse(name, library)
         if spec is None:
@@ -193,9 +238,7 @@ def _parse(arch: str) -> ArchSpec:
             raise UnknownArchError(f"{name!r} is not available from {library}",
                                    fix=f"use {family.make('builtin', spec.block, spec.stages).id}")
         return spec
-    raise UnknownArchError(f"unknown architecture {arch!r}",
-                           fix="run `ticket models` to list the zoo (e.g. cifar_resnet20, resnet50, "
-                               "torchvision/vgg16_bn, cifar_vgg16)")
+    raise UnknownArchError(f"unknown architecture {arch!r}", fix=unknown_arch_fix(text))
 
 
 def get_arch(arch: str | ArchSpec, num_classes: int | None = None) -> ArchSpec:
@@ -207,8 +250,9 @@ def get_arch(arch: str | ArchSpec, num_classes: int | None = None) -> ArchSpec:
     """
     spec = arch if isinstance(arch, ArchSpec) else _parse(arch)
     if num_classes is not None:
-        if num_classes < 1:
-            raise UnknownArchError(f"num_classes must be at least 1, got {num_classes}", fix="pass --num-classes N")
+        if type(num_classes) is not int or not 1 <= num_classes <= MAX_NUM_CLASSES:
+            raise UnknownArchError(f"num_classes must be an integer in [1, {MAX_NUM_CLASSES}], got {num_classes!r}",
+                                   fix="pass --num-classes N")
         spec = spec.with_num_classes(num_classes)
     return spec
 
@@ -222,8 +266,8 @@ def spec_from_json(arch: dict[str, Any]) -> ArchSpec:
     """
     spec = get_arch(str(arch["id"]))
     num_classes = arch.get("num_classes", spec.num_classes)
-    if type(num_classes) is not int or not 1 <= num_classes <= 1_000_000:
-        raise UnknownArchError(f"arch num_classes {num_classes!r} is not an integer in [1, 1000000]",
+    if type(num_classes) is not int or not 1 <= num_classes <= MAX_NUM_CLASSES:
+        raise UnknownArchError(f"arch num_classes {num_classes!r} is not an integer in [1, {MAX_NUM_CLASSES}]",
                                fix="repair the ticket's metadata")
     return spec.with_num_classes(num_classes)
 
@@ -324,23 +368,42 @@ class _Layout:
 
 @functools.lru_cache(maxsize=64)
 def _layout(spec: ArchSpec) -> _Layout:
+    table = shape_table(spec)  # the built-in families: computed from the spec, without torch
+    if table is None:
+        return _meta_layout(spec)
+    return _Layout({t.name: t.shape for t in table}, {t.name: t.dtype for t in table},
+                   tuple(t.name for t in table if t.prunable))
+
+
+def _meta_layout(spec: ArchSpec) -> _Layout:
+    """A family :mod:`.shapes` does not describe: built on the meta device (nothing allocated or initialized)."""
     import torch
-    # Built on the meta device: shapes without allocating or initializing anything.
     with torch.device("meta"):
         model = get_family(spec.family).build(spec)
     sd = model.state_dict()
-    return _Layout({k: tuple(v.shape) for k, v in sd.items()}, {k: str(v.dtype) for k, v in sd.items()},
+    return _Layout({k: tuple(v.shape) for k, v in sd.items()},
+                   {k: TORCH_DTYPE_NAMES.get(str(v.dtype), str(v.dtype)) for k, v in sd.items()},
                    tuple(_prunable_of(spec, model)))
 
 
 def state_dict_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
-    """Every state-dict key of the architecture and its shape (computed on the meta device).
+    """Every state-dict key of the architecture and its shape, in ``state_dict()`` order (no torch needed).
 
     Example:
         >>> state_dict_shapes(get_arch("cifar_resnet20"))["fc.weight"]
         (10, 64)
     """
     return dict(_layout(spec).shapes)
+
+
+def state_dict_dtypes(spec: ArchSpec) -> dict[str, str]:
+    """Every state-dict key of the architecture and its safetensors dtype (``F32``, ``I64``, ...).
+
+    Example:
+        >>> state_dict_dtypes(get_arch("cifar_resnet20"))["bn1.num_batches_tracked"]
+        'I64'
+    """
+    return dict(_layout(spec).dtypes)
 
 
 def iter_units(spec: ArchSpec) -> Iterator[tuple[int, int, tuple[str, ...]]]:

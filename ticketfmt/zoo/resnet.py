@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import UnknownArchError
 from ticketfmt.zoo.base import ArchSpec, Family, parse_counts
+from ticketfmt.zoo.infer import library_of, out_features
 from ticketfmt.zoo.registry import register_family
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class CifarResNetFamily(Family):
     libraries = ("builtin",)
     default_classes = 10
     input_size = (3, 32, 32)
+    max_units = 256  # cifar_resnet1202 (200 per stage) is the deepest of the literature
+    unit_word = "blocks"
 
     def parse(self, name: str, library: str) -> ArchSpec | None:
         m = re.fullmatch(r"cifar_resnet(?:(\d+)|-(.+))", name)
@@ -68,6 +71,11 @@ class CifarResNetFamily(Family):
     def library_init(self, spec: ArchSpec, model: nn.Module) -> None:
         model.library_init()  # type: ignore[operator]
 
+    def infer(self, model: nn.Module) -> ArchSpec | None:
+        if library_of(model) != "builtin" or type(model).__name__ != "CifarResNet":
+            return None
+        return _read_resnet(self, model, "builtin")
+
     def constructor(self, spec: ArchSpec) -> dict[str, Any]:
         return {"class": "ticketfmt.models.CifarResNet", "blocks": list(spec.stages)}
 
@@ -90,6 +98,8 @@ class ResNetFamily(Family):
     name = "resnet"
     libraries = ("timm", "torchvision")
     default_library = "timm"
+    max_units = 64  # resnet200 has 36 in its third stage
+    unit_word = "blocks"
 
     def parse(self, name: str, library: str) -> ArchSpec | None:
         m = re.fullmatch(r"resnet(\d+)", name)
@@ -133,10 +143,28 @@ class ResNetFamily(Family):
         block = vr.BasicBlock if spec.block == "basic" else vr.Bottleneck
         return vr.ResNet(block, list(spec.stages), num_classes=spec.num_classes)
 
+    def infer(self, model: nn.Module) -> ArchSpec | None:
+        library = library_of(model)
+        if library not in self.libraries or type(model).__name__ != "ResNet":
+            return None
+        return _read_resnet(self, model, library)
+
     def constructor(self, spec: ArchSpec) -> dict[str, Any]:
         cls = "timm.models.resnet.ResNet" if spec.library == "timm" else "torchvision.models.resnet.ResNet"
         block = "BasicBlock" if spec.block == "basic" else "Bottleneck"
         return {"class": cls, "block": block, "layers": list(spec.stages)}
+
+
+def _read_resnet(family: Family, model: nn.Module, library: str) -> ArchSpec | None:
+    """Blocks per stage (``layer1``, ``layer2``, ...), block type and classes of a built ResNet."""
+    stages = []
+    while hasattr(model, f"layer{len(stages) + 1}"):
+        stages.append(len(getattr(model, f"layer{len(stages) + 1}")))
+    kinds = {"BasicBlock": "basic", "Bottleneck": "bottleneck"}
+    block = kinds.get(type(model.layer1[0]).__name__) if stages and stages[0] else None
+    if block is None:
+        return None
+    return family.make(library, block, tuple(stages), out_features(getattr(model, "fc", None)))
 
 
 register_family(CifarResNetFamily())

@@ -15,11 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
 from ticketfmt.errors import UnknownArchError
 from ticketfmt.zoo.base import ArchSpec, Family, parse_counts
+from ticketfmt.zoo.infer import library_of, out_features
 from ticketfmt.zoo.registry import register_family
 
 if TYPE_CHECKING:
@@ -38,8 +41,19 @@ OUTPUT_LAYER = {"timm": "head.fc", "torchvision": "classifier.6", "builtin": "cl
 """The output layer of each library's VGG: left dense, as the reference leaves ``fc``."""
 
 
+@functools.lru_cache(maxsize=256)
+def _stage_starts(block: str, stages: tuple[int, ...], pool_last: bool) -> tuple[int, ...]:
+    """The ``features`` index of each stage's first conv (a max-pool follows every stage but, maybe, the last)."""
+    per_conv = 3 if block == "conv_bn" else 2
+    starts, i = [], 0
+    for s, n in enumerate(stages):
+        starts.append(i)
+        i += n * per_conv + (1 if (pool_last or s < len(stages) - 1) else 0)
+    return tuple(starts)
+
+
 def _vgg_cfg(stages: tuple[int, ...], pool_last: bool) -> list[int | str]:
-    from ticketfmt.models import VGG_WIDTHS
+    from ticketfmt.zoo.shapes import VGG_WIDTHS  # torch-free: file metadata (arch.constructor) needs it
     cfg: list[int | str] = []
     for s, n in enumerate(stages):
         cfg += [VGG_WIDTHS[s]] * n
@@ -53,6 +67,8 @@ class _VGGBase(Family):
 
     prefix = "vgg"
     pool_last = True
+    max_units = 16  # VGG-19 has 4 convs per stage
+    unit_word = "convs"
 
     def parse(self, name: str, library: str) -> ArchSpec | None:
         m = re.fullmatch(rf"{self.prefix}(\d+)(_bn)?", name)
@@ -87,26 +103,25 @@ class _VGGBase(Family):
     def feature_indices(self, spec: ArchSpec) -> list[list[int]]:
         """``features`` index of each conv, per stage."""
         per_conv = 3 if spec.block == "conv_bn" else 2
-        out: list[list[int]] = []
-        i = 0
-        for s, n in enumerate(spec.stages):
-            out.append(list(range(i, i + n * per_conv, per_conv)))
-            i += n * per_conv + (1 if (self.pool_last or s < len(spec.stages) - 1) else 0)
-        return out
+        return [list(range(start, start + n * per_conv, per_conv))
+                for start, n in zip(_stage_starts(spec.block, spec.stages, self.pool_last), spec.stages)]
 
     def unit_prefixes(self, spec: ArchSpec, stage: int, index: int) -> tuple[str, ...]:
-        i = self.feature_indices(spec)[stage][index]
+        # Arithmetic, not a lookup table: one unit's prefixes cost the same at any depth.
+        per_conv = 3 if spec.block == "conv_bn" else 2
+        i = _stage_starts(spec.block, spec.stages, self.pool_last)[stage] + index * per_conv
         return (f"features.{i}.", f"features.{i + 1}.") if spec.block == "conv_bn" else (f"features.{i}.",)
 
     def stage_of(self, spec: ArchSpec, key: str) -> str:
-        m = re.match(r"features\.(\d+)\.", key)
+        m = re.match(r"features\.(\d{1,9})\.", key)
         if not m:
             return "head"
-        i = int(m.group(1))
-        for s, idx in enumerate(self.feature_indices(spec)):
-            if idx and idx[0] <= i <= idx[-1] + 1:
-                return f"stage{s + 1}"
-        return "head"
+        # A binary search over the stages' first indices (cached per spec): linear over a file's layers.
+        i, starts = int(m.group(1)), _stage_starts(spec.block, spec.stages, self.pool_last)
+        s = bisect.bisect_right(starts, i) - 1
+        per_conv = 3 if spec.block == "conv_bn" else 2
+        # A conv and its BN (index + 1) belong to the stage; the pool after the last conv does not.
+        return f"stage{s + 1}" if s >= 0 and i <= starts[s] + (spec.stages[s] - 1) * per_conv + 1 else "head"
 
     def is_prunable(self, spec: ArchSpec, module_name: str, module: nn.Module) -> bool:
         # The reference prunes every conv and linear weight but the output layer's.
@@ -125,6 +140,12 @@ class VGGFamily(_VGGBase):
 
     def prunable_since(self, spec: ArchSpec, weight: str) -> str:
         return "1.1" if weight in HIDDEN_CLASSIFIER[spec.library] else "1.0"
+
+    def infer(self, model: nn.Module) -> ArchSpec | None:
+        library = library_of(model)
+        if library not in self.libraries or type(model).__name__ != "VGG":
+            return None
+        return _read_vgg(self, model, library)
 
     def build(self, spec: ArchSpec) -> nn.Module:
         from torch import nn
@@ -170,8 +191,35 @@ class CifarVGGFamily(_VGGBase):
     def library_init(self, spec: ArchSpec, model: nn.Module) -> None:
         model.library_init()  # type: ignore[operator]
 
+    def infer(self, model: nn.Module) -> ArchSpec | None:
+        if library_of(model) != "builtin" or type(model).__name__ != "CifarVGG":
+            return None
+        return _read_vgg(self, model, "builtin")
+
     def constructor(self, spec: ArchSpec) -> dict[str, Any]:
         return {"class": "ticketfmt.models.CifarVGG", "convs": list(spec.stages)}
+
+
+def _read_vgg(family: Family, model: nn.Module, library: str) -> ArchSpec | None:
+    """Convs per stage (split at the max-pools of ``features``), BatchNorm or not, and classes of a built VGG."""
+    from torch import nn
+
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential):
+        return None
+    stages, bn = [0], False
+    for layer in features:
+        if isinstance(layer, nn.MaxPool2d):
+            stages.append(0)
+        stages[-1] += isinstance(layer, nn.Conv2d)
+        bn = bn or isinstance(layer, nn.BatchNorm2d)
+    if stages[-1] == 0:  # the ImageNet VGGs pool after the last stage too
+        stages.pop()
+    try:
+        head = model.get_submodule(OUTPUT_LAYER[library])
+    except AttributeError:
+        return None
+    return family.make(library, "conv_bn" if bn else "conv", tuple(stages), out_features(head))
 
 
 register_family(VGGFamily())

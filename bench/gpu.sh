@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One short device run (issue 12): bash bench/gpu.sh [more bench/gpu.py options]
+#
+# Runs bench/gpu.py with a 530 s budget (GPU_BUDGET_S) under a 570 s hard timeout, writes
+# bench/results/gpu/ (GPU_OUT) and copies it to $OUT/gpu when the device runner sets $OUT.
+# The dataset is looked for in --data-dir, $TICKETFMT_DATA, ../shared/data and bench/work/data
+# (a git-ignored folder that can travel to the device: cp ../shared/data/cifar10-jpeg.tar.gz
+# bench/work/data/ and carry bench/work/data). Without it the throughput phase uses synthetic
+# batches and the reproduction slice is skipped; both say so.
+set -u
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+[ -x "$PY" ] || PY=python3
+if ! "$PY" -c "import ticketfmt.converters, ticketfmt.cards" 2>/dev/null; then
+    # a bare machine (its python3 holds torch, safetensors, timm, matplotlib): install the checkout itself,
+    # offline and without dependencies; where site-packages is read-only, into a folder on PYTHONPATH
+    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
+        || { "$PY" -m pip install --quiet --no-deps --no-build-isolation --target /tmp/ticketfmt-site . \
+             && export PYTHONPATH=/tmp/ticketfmt-site${PYTHONPATH:+:$PYTHONPATH}; } \
+        || echo "could not install ticketfmt" >&2
+fi
+export PYTHONUNBUFFERED=1
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+RESULTS=${GPU_OUT:-bench/results/gpu}
+timeout -s INT -k 20 570 "$PY" bench/gpu.py --budget-s "${GPU_BUDGET_S:-530}" --out "$RESULTS" "$@"
+rc=$?
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT" && cp -r "$RESULTS" "$OUT/gpu"
+fi
+exit $rc

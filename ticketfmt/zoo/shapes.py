@@ -1,0 +1,167 @@
+"""State-dict layouts of the zoo's architectures, computed from their :class:`ArchSpec` alone (no torch).
+
+A ticket's checks and the packed conversion path need every state-dict key of an
+architecture with its shape and dtype, and which weights are prunable; not a module. The
+built-in families are regular enough to be described as data, which this module interprets:
+
+- a ResNet is a stem conv + BN, stages of residual blocks (a block type: its convs' kernel
+  sizes and its channel expansion), a projection shortcut (``downsample``: 1×1 conv + BN) on
+  the block whose stride or width changes, and one linear classifier ``fc``;
+- a VGG is ``features`` (per stage, ``n`` 3×3 convs with bias, each followed by a BN for the
+  ``conv_bn`` block, a ReLU, and a max-pool between stages) and its library's classifier.
+
+Keys come in the order of the modules' ``state_dict()`` (parameters, then buffers, module by
+module), which is also the order ticket files store them in. ``tests/test_shapes.py`` checks the
+table of every zoo id, and of generated depths, against the real timm, torchvision and builtin
+modules. A family not described here (a plugin) returns None: :mod:`ticketfmt.zoo.base` then
+builds it on the meta device.
+
+Example:
+    >>> from ticketfmt.zoo import get_arch
+    >>> table = layout(get_arch("cifar_resnet20"))
+    >>> table[0], len(table)
+    (TensorSpec(name='conv1.weight', shape=(16, 3, 3, 3), dtype='F32', prunable=True), 116)
+    >>> [t.name for t in layout(get_arch("torchvision/vgg11")) if t.prunable][-2:]
+    ['classifier.0.weight', 'classifier.3.weight']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ticketfmt.zoo.base import ArchSpec
+
+__all__ = ["TensorSpec", "ResNetBlock", "RESNET_BLOCKS", "VGG_WIDTHS", "LAYOUTS", "layout", "TORCH_DTYPE_NAMES"]
+
+VGG_WIDTHS = (64, 128, 256, 512, 512)
+"""Channels of the convs of each VGG stage (every library; ``ticketfmt.models`` builds the same)."""
+
+TORCH_DTYPE_NAMES = {"torch.float32": "F32", "torch.float16": "F16", "torch.bfloat16": "BF16",
+                     "torch.float64": "F64", "torch.int64": "I64", "torch.int32": "I32", "torch.uint8": "U8",
+                     "torch.int8": "I8", "torch.int16": "I16", "torch.bool": "BOOL"}
+"""safetensors' name of each torch dtype a state dict may hold (for modules built on the meta device)."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One state-dict entry: its key, shape, safetensors dtype and whether a ticket masks it."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    prunable: bool = False
+
+
+@dataclass(frozen=True)
+class ResNetBlock:
+    """A residual block type as data: its convs' kernel sizes and its channel expansion.
+
+    Conv ``i`` maps the block's input (``i == 0``) or ``planes`` channels to ``planes``, the
+    last one to ``planes * expansion``; each is followed by a BN ``bn{i+1}``.
+    """
+
+    kernels: tuple[int, ...]
+    expansion: int
+
+
+RESNET_BLOCKS = {"basic": ResNetBlock((3, 3), 1), "bottleneck": ResNetBlock((1, 3, 1), 4)}
+"""The block types of the ResNet families (torchvision's and timm's ``BasicBlock`` and ``Bottleneck``)."""
+
+
+@dataclass(frozen=True)
+class _ResNetFamily:
+    stem_kernel: int
+    widths: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _VGGFamily:
+    pool_last: bool
+
+
+def _conv(name: str, c_out: int, c_in: int, kernel: int, bias: bool, prunable: bool = True) -> list[TensorSpec]:
+    out = [TensorSpec(f"{name}.weight", (c_out, c_in, kernel, kernel), "F32", prunable)]
+    return out + [TensorSpec(f"{name}.bias", (c_out,), "F32")] if bias else out
+
+
+def _linear(name: str, c_out: int, c_in: int, prunable: bool) -> list[TensorSpec]:
+    return [TensorSpec(f"{name}.weight", (c_out, c_in), "F32", prunable), TensorSpec(f"{name}.bias", (c_out,), "F32")]
+
+
+def _bn(name: str, c: int) -> list[TensorSpec]:
+    return [*(TensorSpec(f"{name}.{k}", (c,), "F32") for k in ("weight", "bias", "running_mean", "running_var")),
+            TensorSpec(f"{name}.num_batches_tracked", (), "I64")]
+
+
+def _resnet(family: _ResNetFamily, spec: ArchSpec) -> list[TensorSpec]:
+    block = RESNET_BLOCKS[spec.block]
+    last = len(block.kernels) - 1
+    in_ch = family.widths[0]
+    out = _conv("conv1", in_ch, 3, family.stem_kernel, False) + _bn("bn1", in_ch)
+    for s, (n, planes) in enumerate(zip(spec.stages, family.widths, strict=True)):
+        for j in range(n):
+            p = f"layer{s + 1}.{j}"
+            block_in = in_ch
+            for i, k in enumerate(block.kernels):
+                c_out = planes * block.expansion if i == last else planes
+                out += _conv(f"{p}.conv{i + 1}", c_out, in_ch if i == 0 else planes, k, False)
+                out += _bn(f"{p}.bn{i + 1}", c_out)
+            in_ch = planes * block.expansion
+            # The projection shortcut: where the block strides (block 0 of stages after the first) or widens.
+            if j == 0 and (s > 0 or block_in != in_ch):
+                out += _conv(f"{p}.downsample.0", in_ch, block_in, 1, False) + _bn(f"{p}.downsample.1", in_ch)
+    return out + _linear("fc", spec.num_classes, in_ch, True)
+
+
+def _vgg_features(family: _VGGFamily, spec: ArchSpec) -> tuple[list[TensorSpec], int]:
+    out: list[TensorSpec] = []
+    i, in_ch = 0, 3
+    for s, n in enumerate(spec.stages):
+        for _ in range(n):
+            out += _conv(f"features.{i}", VGG_WIDTHS[s], in_ch, 3, True)
+            in_ch = VGG_WIDTHS[s]
+            if spec.block == "conv_bn":
+                out += _bn(f"features.{i + 1}", in_ch)
+            i += 3 if spec.block == "conv_bn" else 2  # conv [BN] ReLU
+        i += 1 if (family.pool_last or s < len(spec.stages) - 1) else 0  # the max-pool
+    return out, in_ch
+
+
+def _vgg(family: _VGGFamily, spec: ArchSpec) -> list[TensorSpec]:
+    out, in_ch = _vgg_features(family, spec)
+    # Every conv and linear weight is prunable but the output layer's (the reference leaves `fc` dense).
+    if spec.library == "timm":  # timm holds torchvision's first two linear layers as convolutions
+        return (out + _conv("pre_logits.fc1", 4096, in_ch, 7, True) + _conv("pre_logits.fc2", 4096, 4096, 1, True)
+                + _linear("head.fc", spec.num_classes, 4096, False))
+    if spec.library == "torchvision":
+        return (out + _linear("classifier.0", 4096, 512 * 7 * 7, True) + _linear("classifier.3", 4096, 4096, True)
+                + _linear("classifier.6", spec.num_classes, 4096, False))
+    return out + _linear("classifier", spec.num_classes, in_ch, False)
+
+
+def _family(kind: Callable[..., list[TensorSpec]], data: object) -> Callable[[ArchSpec], list[TensorSpec]]:
+    return lambda spec: kind(data, spec)
+
+
+LAYOUTS: dict[str, Callable[[ArchSpec], list[TensorSpec]]] = {
+    "cifar_resnet": _family(_resnet, _ResNetFamily(stem_kernel=3, widths=(16, 32, 64))),
+    "resnet": _family(_resnet, _ResNetFamily(stem_kernel=7, widths=(64, 128, 256, 512))),
+    "vgg": _family(_vgg, _VGGFamily(pool_last=True)),
+    "cifar_vgg": _family(_vgg, _VGGFamily(pool_last=False)),
+}
+"""The built-in families' layouts, by family name."""
+
+
+def layout(spec: ArchSpec) -> tuple[TensorSpec, ...] | None:
+    """Every state-dict entry of ``spec`` in ``state_dict()`` order; None for a family not described here.
+
+    Example:
+        >>> from ticketfmt.zoo import get_arch
+        >>> [t.shape for t in layout(get_arch("resnet50")) if t.name == "fc.weight"]
+        [(1000, 2048)]
+    """
+    build = LAYOUTS.get(spec.family)
+    return None if build is None else tuple(build(spec))
