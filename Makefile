@@ -32,6 +32,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/perf.py --quick
+	$(PY) bench/bench_data.py --images 2000 --test-images 500
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -37,13 +37,15 @@ Scales:
 - ``cpu-full``: the scale of issue 12 where the dense target converges enough to rank methods
   (>= 80% top-1 on the whole 10,000-image test split): cifar10-jpeg, all 50,000 training
   images, cifar_resnet14 -> cifar_resnet20, the reference recipe (batch 128, lr 0.1, momentum
-  0.9, wd 1e-4) shortened to 8 epochs with its milestones scaled (x0.1 at epochs 4 and 6) and
-  the rewind point scaled likewise (1000 of 62,560 iterations -> 50 of 3,128), IMP rate 0.54
+  0.9, wd 1e-4) shortened to 16 epochs with its milestones scaled (x0.1 at epochs 8 and 12) and
+  the rewind point scaled likewise (1000 of 62,560 iterations -> 100 of 6,256), IMP rate 0.54
   (levels 1/2/3 = 54.0/78.8/90.3%), seed 0 at the three levels and seed 1 at the two highest,
-  one thread. 49 arms from 51 trainings (16 IMP levels, 35 retrainings; 38 of ResNet-20, 13 of
-  ResNet-14), 20.2M training images (400,384 a dense training): about 13 CPU hours at ~400
-  images/s (one quiet thread), about 30 at ~180 (one thread under contention); run it in
-  slices of <= 2 hours (``--time-limit 110 --resume``).
+  one thread. (8 epochs, milestones 4/6, rewind 50 it, gave a dense ResNet-20 of 77.83%: too
+  short.) 49 arms from 51 trainings (16 IMP levels, 35 retrainings; 38 of ResNet-20, 13 of
+  ResNet-14), 40.4M training images (800,768 a dense training, 787,968 a retraining): about 26
+  CPU hours at ~400 images/s (one quiet thread), about 44 at the ~240 images per CPU second
+  measured here under contention, and wall time longer by the share of a core the run gets;
+  run it in slices of <= 2 hours (``--time-limit 110 --resume``).
 - ``paper``: the paper's schedule (160 epochs, full data, rewind 1000 it, 10 levels,
   2 seeds, full test split); for GPUs.
 
@@ -85,8 +87,8 @@ SCALES: dict[str, dict[str, Any]] = {
                 batch_size=32, lr=0.05, levels=3, report=(1, 2, 3), rate=0.52, rewind="4it", seeds=(0,),
                 test_subset=1000, snip_batches=2, threads=2,
                 methods=("imp", "interpolate", "append", "random", "snip", "dense", "squeeze", "source_imp")),
-    "cpu-full": dict(dataset="cifar10-jpeg", source="cifar_resnet14", target="cifar_resnet20", subset=None, epochs=8,
-                     batch_size=128, levels=3, report=(1, 2, 3), rate=0.54, rewind="50it", seeds=(0, 1),
+    "cpu-full": dict(dataset="cifar10-jpeg", source="cifar_resnet14", target="cifar_resnet20", subset=None, epochs=16,
+                     batch_size=128, levels=3, report=(1, 2, 3), rate=0.54, rewind="100it", seeds=(0, 1),
                      extra_seed_report=(2, 3), test_subset=None, snip_batches=10, threads=1),
     "paper": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=None, epochs=160,
                   batch_size=128, levels=10, report=(4, 7, 10), rate=0.2, rewind="1000it", seeds=(0, 1),
