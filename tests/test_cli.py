@@ -277,3 +277,19 @@ def test_prune_library_keeps_the_old_masks_and_refuses_by_default(small_head: Pa
     assert all(bool((second.masks[k] <= first.masks[k]).all()) for k in first.masks)  # already pruned stays pruned
     with pytest.raises(Exception, match="--like"):
         prune(ticket, like=first, keep_dense=["fc"])
+
+
+def test_new_init_option_selects_and_records_the_initializer(tmp_path: Path) -> None:
+    from ticketfmt.cli import main as cli_main
+
+    for init in ("reference", "library"):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["new", "cifar_resnet8", "-o", str(tmp_path / f"{init}.ticket"), "--init", init])
+        assert e.value.code in (0, None)
+    ref, lib = (Ticket.load(tmp_path / f"{i}.ticket") for i in ("reference", "library"))
+    assert ref.provenance["init"] == "reference" and lib.provenance["init"] == "library"
+    # the reference init draws BatchNorm weights from U(0, 1); the library's are ones
+    assert float(lib.init["bn1.weight"].min()) == 1.0 and float(ref.init["bn1.weight"].max()) < 1.0
+    with pytest.raises(SystemExit) as e:
+        cli_main(["new", "cifar_resnet8", "-o", str(tmp_path / "bad.ticket"), "--init", "bogus"])
+    assert e.value.code == 2 and not (tmp_path / "bad.ticket").exists()

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ticketfmt.cli._options import AsJson, Encoding, Force, NoVerify, Output
 from ticketfmt.cli.app import app, check_output, err, out, print_json, print_table, warn
-from ticketfmt.errors import OutputExistsError
+from ticketfmt.errors import OutputExistsError, TicketError
 
 
 def _wrote(path: Path, ticket: Any, size: int, encoding: str, as_json: bool, extra: dict[str, Any]) -> None:
@@ -27,6 +27,9 @@ def new(
     arch: Annotated[str, typer.Argument(help="Architecture id, e.g. cifar_resnet20, resnet50, torchvision/vgg16_bn.")],
     output: Output,
     seed: Annotated[int, typer.Option(help="Seed of the initialization.")] = 0,
+    init: Annotated[str, typer.Option("--init", help="Initializer: reference (open_lth's: kaiming normal fan_in, "
+                                                     "BatchNorm weight U(0,1)) or library (the model library's own; "
+                                                     "see docs/FIDELITY.md).")] = "reference",
     num_classes: Annotated[Optional[int], typer.Option("--num-classes", help="Classes (default: the arch's, or "
                                                                             "those of --weights).")] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", dir_okay=False,
@@ -72,8 +75,10 @@ def new(
         from ticketfmt.interop import ticket_from_pretrained
         ticket = ticket_from_pretrained(spec, masks=how, seed=seed)
     else:
-        ticket = Ticket.from_model(build_model(spec, seed=seed), spec,
-                                   provenance={"method": "init", "seed": seed, "level": 0})
+        if init not in ("reference", "library"):
+            raise TicketError(f"unknown initializer {init!r}", fix="use --init reference or --init library")
+        ticket = Ticket.from_model(build_model(spec, seed=seed, init=init), spec,
+                                   provenance={"method": "init", "seed": seed, "level": 0, "init": init})
     size = ticket.save(output, encoding=encoding)
     source = ticket.provenance.get("source", {})
     origin = f", from {source.get('repo_id') or source.get('weights') or source.get('file')}" if source else ""
