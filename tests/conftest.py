@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# The shared data lives beside the project; TICKETFMT_SHARED_DATA overrides the default.
-SHARED_DATA = Path(os.environ.get("TICKETFMT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @dataclass
@@ -57,13 +55,6 @@ def _own_test_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     mp.setenv("TICKETFMT_CACHE", str(tmp_path_factory.mktemp("data-cache")))
     yield
     mp.undo()
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set TICKETFMT_SHARED_DATA to its folder)")
-    return SHARED_DATA
 
 
 @pytest.fixture

@@ -8,18 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("TICKETFMT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def test_reproduce_smoke(tmp_path: Path) -> None:
-    if not (SHARED_DATA / "cifar10-mini-jpeg.tar.gz").is_file():
-        pytest.skip(f"shared data not found: {SHARED_DATA / 'cifar10-mini-jpeg.tar.gz'} "
-                    "(set TICKETFMT_SHARED_DATA to the folder holding it)")
     out = tmp_path / "reproduce-smoke"
-    env = {**os.environ, "TICKETFMT_SHARED_DATA": str(SHARED_DATA)}
+    # the suite's own tiny cifar10-mini (tests/data, made by tests/make_data.py): self-contained
+    env = {**os.environ, "TICKETFMT_DATA": str(ROOT / "tests" / "data")}
+    env.pop("TICKETFMT_SHARED_DATA", None)
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "reproduce.py"), "--scale", "smoke", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

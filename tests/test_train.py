@@ -43,9 +43,7 @@ def _mini_archive() -> Path:
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private decoded-tensor cache holding cifar10-mini, one torch thread (bit-exact comparisons)."""
-    if not _mini_archive().is_file():
-        pytest.skip(f"shared data cifar10-mini-jpeg.tar.gz not found at {_mini_archive()} "
-                    "(set TICKETFMT_SHARED_DATA to the folder holding it)")
+    assert _mini_archive().is_file(), "tests/data is incomplete: run python tests/make_data.py"
     from ticketfmt.data import load_split
 
     cache = tmp_path_factory.mktemp("cache")
