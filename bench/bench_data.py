@@ -43,7 +43,7 @@ ARCH = "cifar_resnet20"
 
 
 def data_dir() -> Path:
-    env = os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DATA")
+    env = os.environ.get("TICKETFMT_DATA")
     return Path(env) if env else ROOT.parent / "shared" / "data"
 
 

@@ -38,7 +38,7 @@ from ticketfmt.train import Trainer, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 # benchmarks read the real data beside the project unless TICKETFMT_DATA (or its alias) points elsewhere
-if not (os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DATA")):
+if not os.environ.get("TICKETFMT_DATA"):
     os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 

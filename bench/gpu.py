@@ -57,7 +57,7 @@ def say(msg: str) -> None:
 
 def find_data_dir(arg: str | None, archive: str) -> Path | None:
     """The first folder holding ``archive``: ``--data-dir``, ``$TICKETFMT_DATA``, ``../shared/data``, ``bench/work/data``."""
-    cands = [arg] if arg else [os.environ.get("TICKETFMT_DATA"), os.environ.get("TICKETFMT_SHARED_DATA"),
+    cands = [arg] if arg else [os.environ.get("TICKETFMT_DATA"),
                                 str(ROOT.parent / "shared" / "data"), str(ROOT / "bench" / "work" / "data")]
     for c in cands:
         if c and (Path(c) / archive).is_file():

@@ -73,7 +73,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # benchmarks read the real data beside the project unless TICKETFMT_DATA (or its alias) points elsewhere
-if not (os.environ.get("TICKETFMT_DATA") or os.environ.get("TICKETFMT_SHARED_DATA")):
+if not os.environ.get("TICKETFMT_DATA"):
     os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 SCALES: dict[str, dict[str, Any]] = {

@@ -124,7 +124,6 @@ def test_unknown_dataset_error() -> None:
 
 
 def test_missing_data_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TICKETFMT_SHARED_DATA", raising=False)
     monkeypatch.setenv("TICKETFMT_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("TICKETFMT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DataError, match="TICKETFMT_DATA") as e:
@@ -141,12 +140,9 @@ def test_missing_data_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_default_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TICKETFMT_DATA", raising=False)
-    monkeypatch.delenv("TICKETFMT_SHARED_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_data_dir() == tmp_path / "home" / ".cache" / "ticketfmt" / "data"
-    monkeypatch.setenv("TICKETFMT_SHARED_DATA", str(tmp_path / "old"))  # the former name still works
-    assert default_data_dir() == tmp_path / "old"
-    monkeypatch.setenv("TICKETFMT_DATA", str(tmp_path / "new"))  # and the new one wins
+    monkeypatch.setenv("TICKETFMT_DATA", str(tmp_path / "new"))
     assert default_data_dir() == tmp_path / "new"
     monkeypatch.setenv("TICKETFMT_CACHE", str(tmp_path))
     assert cache_path("cifar10-mini", "test") == tmp_path / "cifar10-mini-test.safetensors"

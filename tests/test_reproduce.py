@@ -16,7 +16,6 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     out = tmp_path / "reproduce-smoke"
     # the suite's own tiny cifar10-mini (tests/data, made by tests/make_data.py): self-contained
     env = {**os.environ, "TICKETFMT_DATA": str(ROOT / "tests" / "data")}
-    env.pop("TICKETFMT_SHARED_DATA", None)
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "reproduce.py"), "--scale", "smoke", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -36,8 +36,8 @@ CLI_ARGS = [ARCH, "--dataset", DATASET, "--levels", "2", "--subset", "192", "--e
 
 
 def _mini_archive() -> Path:
-    from ticketfmt.data import shared_data_dir
-    return shared_data_dir() / "cifar10-mini-jpeg.tar.gz"
+    from ticketfmt.data import default_data_dir
+    return default_data_dir() / "cifar10-mini-jpeg.tar.gz"
 
 
 @pytest.fixture(scope="module")

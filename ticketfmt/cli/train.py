@@ -24,7 +24,7 @@ from ticketfmt.cli.app import NoVerify, app, check_output, err, out, print_table
 Dataset = Annotated[str, typer.Option("--dataset", "-d", help="cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet "
                                                                "or imagefolder:PATH.")]
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Where the dataset lives (default: the data "
-                                                                    "layer's setting, e.g. TICKETFMT_SHARED_DATA).")]
+                                                                    "layer's setting: $TICKETFMT_DATA or ~/.cache/ticketfmt/data).")]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Training epochs (default: the recipe's; milestones "
                                                                 "scale with it).")]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default: the recipe's).")]

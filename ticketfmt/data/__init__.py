@@ -28,7 +28,6 @@ from ticketfmt.data.loaders import BatchLoader, FolderLoader, TensorLoader, fold
 from ticketfmt.data.pipeline import CROPS, SMALL_INPUT, DataNotice, InputPipeline, image_side, input_pipeline
 from ticketfmt.data.specs import DATASETS, NORMALIZE, DatasetSpec, get_spec, normalization, register_dataset
 
-shared_data_dir = default_data_dir  # the former name, kept while callers move to default_data_dir
 
 __all__ = [
     "DATASETS",
@@ -50,7 +49,6 @@ __all__ = [
     "image_side",
     "folder_transform",
     "default_data_dir",
-    "shared_data_dir",
     "default_cache_dir",
     "cache_path",
     "load_split",

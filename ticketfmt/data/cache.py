@@ -9,7 +9,7 @@ present and has changed, the cache is rebuilt; when the source is gone, the cach
 
 Settings (read at call time):
 
-* ``TICKETFMT_DATA`` (alias ``TICKETFMT_SHARED_DATA``): the data folder holding the archives
+* ``TICKETFMT_DATA``: the data folder holding the archives
   (``cifar10-jpeg.tar.gz``, ``cifar10-mini-jpeg.tar.gz``) and torchvision's downloads;
   default ``~/.cache/ticketfmt/data``. ``data_dir=`` (``--data-dir``) overrides it.
 * ``TICKETFMT_CACHE``: the decoded-tensor cache folder; default ``~/.cache/ticketfmt/data``.
@@ -70,7 +70,7 @@ _CHUNK = 1000  # images per decoding task
 
 
 def default_data_dir() -> Path:
-    """The data folder: ``$TICKETFMT_DATA``, ``$TICKETFMT_SHARED_DATA`` or ``~/.cache/ticketfmt/data``.
+    """The data folder: ``$TICKETFMT_DATA`` or ``~/.cache/ticketfmt/data``.
 
     Example:
         >>> import os
@@ -79,10 +79,9 @@ def default_data_dir() -> Path:
         '/srv/data'
         >>> del os.environ["TICKETFMT_DATA"]
     """
-    for var in ("TICKETFMT_DATA", "TICKETFMT_SHARED_DATA"):
-        env = os.environ.get(var)
-        if env:
-            return Path(env).expanduser()
+    env = os.environ.get("TICKETFMT_DATA")
+    if env:
+        return Path(env).expanduser()
     return Path.home() / ".cache" / "ticketfmt" / "data"
 
 

@@ -472,48 +472,27 @@ def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.P
     """Find tickets by iterative magnitude pruning with rewinding; one ticket file per level in ``out_dir``.
 
     Args:
-        arch: architecture id (``cifar_resnet20``) or spec.
-        dataset: ``cifar10``, ``cifar100``, ``cifar10-jpeg``, ``cifar10-mini``, ``imagenet`` or ``imagefolder:PATH``.
-        levels: pruning levels after the dense level 0 (level ``L`` is about ``1 - (1-rate)^L`` sparse).
+        arch, dataset: an architecture id or spec; ``cifar10``, ``cifar10-jpeg``, ``imagenet``, ``imagefolder:PATH``...
+        levels, rate: pruning levels after the dense level 0, each removing ``rate`` of the remaining weights.
         out_dir: the run folder (``level-LL.ticket``, ``checkpoint.safetensors``, ``metrics.jsonl``, ``run.json``).
-        rate: fraction of the remaining weights pruned per level.
-        rewind: rewind point (``1000it``, ``5ep``, ``0``); default the recipe's.
-        recipe: recipe name or object; default by architecture family.
-        subset: train on a seeded class-balanced subset of this many images.
-        seed: seeds the initialization, the subset, the data order and augmentation.
-        resume: continue the run in ``out_dir`` (a fresh start when it holds no checkpoint). Without it
-            a folder holding a run is refused. ``levels`` may be raised on resume.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
-        compile: ``torch.compile`` the model.
-        data_dir: where the dataset lives (see :mod:`ticketfmt.data`).
-        num_classes: classes of the head (default: the dataset's).
-        progress: callback, see :data:`~ticketfmt.train.loop.ProgressFn`.
-        sync_bn: under DDP, BatchNorm over the whole global batch (the same masks as one process).
-        eval_every: also evaluate on the test split every this many epochs (0: only at the end of each level).
-        num_workers: data workers / decoding processes.
-        command: the command line to record in the provenance.
-        options: departures from the reference's IMP (:class:`~ticketfmt.train.fidelity.ImpOptions`);
-            default none.
-        init: the initializer of ``θ_0``: ``reference`` (open_lth's) or ``library`` (see
-            :func:`ticketfmt.zoo.build_model`).
-        normalize: input normalization, ``reference`` (ImageNet mean/std, open_lth's) or ``cifar``.
-        data_factory: builds the loaders (default :func:`~ticketfmt.train.rundata.make_data`).
-        resize: allow upscaling images smaller than the network's input (else that is an error);
-            the input pipeline follows the network's input size and the data, see
-            :func:`ticketfmt.data.input_pipeline`.
-        crop: the RandomResizedCrop of ImageNet-size inputs, ``reference`` (open_lth's) or ``torchvision``.
-        threads: torch CPU threads for the run (default: as set); recorded, as CPU results are
-            bit-reproducible at a given thread count.
-        **overrides: recipe fields: ``epochs``, ``lr``, ``batch_size``, ``milestones``, ``warmup_epochs``,
-            ``warmup_offset``, ``momentum``, ``weight_decay``, ``gamma``, ``nesterov``, ``augmentation``.
+        rewind, recipe, overrides: the rewind point (``1000it``, ``5ep``, ``0``) and recipe (default: the family's),
+            with recipe fields overridden (``epochs``, ``lr``, ``batch_size``, ``milestones``, ``warmup_offset``...).
+        subset, seed: a seeded class-balanced training subset; the seed of the init, subset, order and augmentation.
+        resume: continue the run in ``out_dir`` (a folder holding another run is refused without it).
+        device, compile, sync_bn, threads, num_workers: where and how to train (``threads`` is recorded: CPU
+            results are bit-reproducible at a given thread count).
+        options, init, normalize, crop: departures from the reference (:class:`~ticketfmt.train.fidelity.ImpOptions`,
+            ``init="library"``, ``normalize="cifar"``, ``crop="torchvision"``); docs/FIDELITY.md.
+        data_dir, resize, data_factory: where the data lives, upscaling allowed, the loader builder
+            (default :func:`~ticketfmt.train.rundata.make_data`; see :func:`ticketfmt.data.input_pipeline`).
+        num_classes, eval_every, progress, command: head classes, extra test evaluations every N epochs, the
+            progress callback, the command line recorded in the provenance.
 
-    Returns:
-        a :class:`FindResult` (paths, top-1 per level in %, sparsity per level).
+    Returns a :class:`FindResult`; raises TicketError (bad arguments, occupied folder), DataError, and
+    KeyboardInterrupt after writing a checkpoint that ``resume=True`` continues.
 
-    Raises:
-        TicketError: bad arguments, an occupied run folder, a run folder of another configuration.
-        DataError: the dataset cannot be loaded.
-        KeyboardInterrupt: interrupted; the checkpoint was written and ``resume=True`` continues.
+    Example:
+        >>> find("cifar_resnet20", "cifar10-mini", 2, out_dir="run", epochs=1)  # doctest: +SKIP
     """
     spec, rec = _setup(arch, dataset, levels, rate, rewind, recipe, num_classes,
                        {**overrides, "init": init, "normalize": normalize, "data_dir": data_dir, "resize": resize,
