@@ -40,7 +40,7 @@ from ticketfmt.errors import ConversionError, MaskError, TicketFormatError, Unkn
 from ticketfmt.format.arrays import dtype_name, packbits, start_read, unpackbits, write_arrays
 from ticketfmt.format.spec import ENCODINGS, Header, read_header
 from ticketfmt.metadata import file_metadata
-from ticketfmt.sparsity import sparsity_of, stage_sparsity
+from ticketfmt.sparsity import SparsityFigures
 from ticketfmt.zoo import ArchSpec, format_version_for, spec_from_json, state_dict_shapes
 
 from ticketfmt.converters.apply import apply_plan, elastic_provenance, walk_plan
@@ -55,7 +55,7 @@ __all__ = ["PackedSource", "SourceFile", "ConvertedFile", "convert_file", "write
 
 
 @dataclass
-class PackedSource:
+class PackedSource(SparsityFigures):
     """A packed ticket file, validated, held as its packed tensors (numpy views of the file; nothing unpacked)."""
 
     path: str
@@ -100,13 +100,6 @@ class PackedSource:
     def layer_density(self) -> dict[str, tuple[int, int]]:
         return {n: (l.kept, l.numel) for n, l in self.header.layers.items()}
 
-    @property
-    def sparsity(self) -> float:
-        return sparsity_of(self.layer_density())
-
-    def stage_sparsity(self) -> dict[str, float]:
-        return stage_sparsity(self.spec, self.layer_density())
-
 
 class _PackedTensors:
     """A :class:`~ticketfmt.converters.apply.TensorSource` over a packed file: mask bits and surviving values."""
@@ -145,7 +138,7 @@ class _PackedTensors:
 
 
 @dataclass(frozen=True)
-class ConvertedFile:
+class ConvertedFile(SparsityFigures):
     """What a conversion wrote: enough for the command's table and JSON, whichever path wrote it."""
 
     path: str
@@ -163,12 +156,8 @@ class ConvertedFile:
     def num_classes(self) -> int:
         return self.spec.num_classes
 
-    @property
-    def sparsity(self) -> float:
-        return sparsity_of(self.density)
-
-    def stage_sparsity(self) -> dict[str, float]:
-        return stage_sparsity(self.spec, self.density)
+    def layer_density(self) -> dict[str, tuple[int, int]]:
+        return dict(self.density)
 
 
 def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], permute_copies: int | None = None,
@@ -199,7 +188,7 @@ def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], 
 
 
 @dataclass(frozen=True)
-class SourceFile:
+class SourceFile(SparsityFigures):
     """A ticket file opened once for conversion (to one target or many).
 
     A packed file converted to the packed encoding is held as its packed tensors
@@ -235,12 +224,6 @@ class SourceFile:
         """``name -> (kept, total)`` of the source's masks."""
         return self.packed.layer_density() if self.packed is not None else self._ticket.layer_density()
 
-    @property
-    def sparsity(self) -> float:
-        return sparsity_of(self.layer_density())
-
-    def stage_sparsity(self) -> dict[str, float]:
-        return stage_sparsity(self.spec, self.layer_density())
 
     @property
     def has_trained(self) -> bool:

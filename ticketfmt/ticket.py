@@ -15,7 +15,7 @@ from ticketfmt.errors import HubNotFoundError, MaskError, TicketError, TicketFor
 from ticketfmt.checks import check_layers, check_tensors
 from ticketfmt.format.tensors import array_to_tensor, decode_tensors, encode_tensors, write_tensors
 from ticketfmt.format.arrays import count_true, start_read
-from ticketfmt.sparsity import sparsity_of, stage_sparsity
+from ticketfmt.sparsity import SparsityFigures
 from ticketfmt.metadata import file_metadata  # torch-free, shared with the packed convert path
 from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json
 from ticketfmt.zoo import state_dict_shapes
@@ -33,7 +33,7 @@ HUB_TAGS = ("lottery-ticket", "sparse", "pruning", "elastic-lottery-ticket")
 """Tags of every ticket repo on the Hub (the card adds the architecture and the datasets)."""
 
 
-class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipeline_tag="image-classification"):
+class Ticket(SparsityFigures, ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipeline_tag="image-classification"):
     """A lottery ticket: masks over the prunable weights, the weights to start from, and what is known about it.
 
     ``init`` is the whole state dict at the rewind point (BatchNorm buffers included) and
@@ -108,15 +108,6 @@ class Ticket(ModelHubMixin, library_name="ticketfmt", tags=list(HUB_TAGS), pipel
     def layer_density(self) -> dict[str, tuple[int, int]]:
         """``name -> (kept, total)`` for every prunable weight, in module order."""
         return {k: (count_true(m), m.numel()) for k, m in self.masks.items()}
-
-    @property
-    def sparsity(self) -> float:
-        """Fraction of the prunable weights that the mask removes."""
-        return sparsity_of(self.layer_density())
-
-    def stage_sparsity(self) -> dict[str, float]:
-        """Sparsity per stage (``stem``, ``stage1``.., ``head``) over the prunable weights."""
-        return stage_sparsity(self.spec, self.layer_density())
 
     @property
     def verified(self) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from torch import nn
 
 from ticketfmt.errors import TicketError
 
-__all__ = ["Dist", "resolve_device", "init_distributed", "barrier", "sync_batchnorm", "device_name", "cpu_threads"]
+__all__ = ["Dist", "resolve_device", "init_distributed", "start_run", "barrier", "sync_batchnorm", "device_name", "cpu_threads"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,16 @@ def init_distributed(device: str | torch.device | None = "auto") -> tuple[Dist, 
         tdist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
         atexit.register(_destroy_group)
     return Dist(tdist.get_rank(), tdist.get_world_size(), local), dev
+
+
+def start_run(device: str | torch.device | None, progress: Callable[..., Any] | None
+              ) -> tuple[Dist, torch.device, Callable[..., Any] | None]:
+    """What every training run (``find``, ``verify``) starts with: the process group, the device, and the
+    progress callback (only the main process reports)."""
+    dist, dev = init_distributed(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
+    return dist, dev, (progress if (progress is not None and dist.is_main) else None)
 
 
 def _destroy_group() -> None:

@@ -47,7 +47,7 @@ from ticketfmt._version import __version__
 from ticketfmt.errors import DataError, OutputExistsError, TicketError
 from ticketfmt.format.atomic import atomic_write
 from ticketfmt.ticket import Ticket
-from ticketfmt.train.dist import Dist, barrier, cpu_threads, device_name, init_distributed
+from ticketfmt.train.dist import Dist, barrier, cpu_threads, device_name, start_run
 from ticketfmt.train.fidelity import REFERENCE, ImpOptions, imp_keep, reference_prune, round_prune, unpruned_layer_weights
 from ticketfmt.train.loop import ProgressFn, Stop, Trainer, data_stream, evaluate, train_steps
 from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
@@ -501,10 +501,7 @@ def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.P
     out = Path(out_dir)
     saved = _saved_run(out, run_config(spec, dataset, rate, rec, subset, seed, opts, init, normalize, resize, crop),
                        resume)
-    dist, dev = init_distributed(device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    emit = progress if (progress is not None and dist.is_main) else None
+    dist, dev, emit = start_run(device, progress)
     with cpu_threads(threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
                                            seed=seed, progress=emit, num_workers=num_workers, normalize=normalize,

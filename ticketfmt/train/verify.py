@@ -26,7 +26,7 @@ import torch
 
 from ticketfmt.errors import DataError, TicketError
 from ticketfmt.ticket import Ticket
-from ticketfmt.train.dist import Dist, cpu_threads, device_name, init_distributed
+from ticketfmt.train.dist import Dist, cpu_threads, device_name, start_run
 from ticketfmt.train.fidelity import ImpOptions
 from ticketfmt.train.loop import ProgressFn, Span, Stop, Trainer, data_stream, evaluate, train_steps
 from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
@@ -271,10 +271,7 @@ def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: 
                                           {"normalize": normalize, "resize": resize, "crop": crop})
     seed = int(contract.get("seed", 0)) if seed is None else int(seed)
     rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), augmentation)
-    dist, dev = init_distributed(device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    emit = progress if (progress is not None and dist.is_main) else None
+    dist, dev, emit = start_run(device, progress)
     with cpu_threads(threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
                                            seed=seed, progress=emit, num_workers=num_workers,
