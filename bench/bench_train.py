@@ -1,6 +1,7 @@
 """Training throughput: masked against dense training of CIFAR ResNet-20, and the data pipeline against the step.
 
     python bench/bench_train.py [--dataset cifar10-jpeg] [--steps 10] [--rounds 3] [--sparsity 0.8] [--epoch]
+                                [--threads N] [--out FILE]
 
 Measured in the same run, interleaved round by round (so load from other processes hits
 every variant alike), median over rounds:
@@ -81,7 +82,12 @@ def main() -> None:
                     help="also time one whole epoch (default: on CUDA)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: as set, i.e. torch's default or OMP_NUM_THREADS)")
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
 
     from ticketfmt.data import make_loader
 
@@ -163,6 +169,9 @@ def main() -> None:
         "data_pipeline_images_per_sec": round(statistics.median(data_rounds), 1),
         "data_over_step": round(statistics.median(data_rounds) / speeds[masked_name], 1),
         "goal": "masked >= 0.95x plain dense",
+        # other processes on the same cores change every figure: the load average brackets the run
+        "load_average_start": [round(x, 2) for x in load_start],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }
     do_epoch = args.epoch if args.epoch is not None else device.type == "cuda"
     if do_epoch:
@@ -181,8 +190,9 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
     m = result["machine"]
-    print(f"**Machine**: {m['cpu']} ({m['cpus']} CPUs, {m['threads']} threads), {m.get('gpu', 'no GPU')}, "
-          f"device {m['device']}, torch {m['torch']}, {m['platform']}, load {m.get('load_average_1min', '?')}")
+    print(f"**Machine**: {m['cpu']} ({m['cpus']} CPUs, {m['threads']} thread{'s' if m['threads'] != 1 else ''}), {m.get('gpu', 'no GPU')}, "
+          f"device {m['device']}, torch {m['torch']}, {m['platform']}; load average (1, 5, 15 min) at the start "
+          f"{result['load_average_start']}, at the end {result['load_average_end']}")
     print(f"\n{args.arch}, batch {args.batch_size}, {args.dataset}, median of {args.rounds} rounds x {args.steps} steps\n")
     print("| variant | images/s | vs plain dense |")
     print("|---|---:|---:|")

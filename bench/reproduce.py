@@ -17,6 +17,11 @@ Protocol (same data, seeds and per-training budget for every arm):
    continues from there), exactly like the IMP levels >= 1. The IMP arms (a), (f) and the
    source's own ticket are not retrained for the IMP seed: their IMP level *is* that training
    (``verify`` with the same seed and budget reproduces it exactly).
+4. Linear mode connectivity (the paper's Fig. 8; opt-in: the scale's ``lmc``, or ``--lmc``), after every
+   other arm: the ETT interpolate ticket and the target's IMP ticket at the highest reported level,
+   first seed, each trained twice from its rewind point on two data orders
+   (``ticketfmt.train.lmc``); the error barrier along the linear path between the two copies is
+   the ``lmc_interpolate`` / ``lmc_imp`` arm, in its own table of ``results.md`` and ``lmc.png``.
 
 Every arm writes ``arms/<arm>.json`` as soon as it finishes; ``--resume`` skips finished arms
 and resumes interrupted IMP runs from their checkpoints. ``--time-limit MINUTES`` makes a run a
@@ -82,7 +87,7 @@ SCALES: dict[str, dict[str, Any]] = {
                  snip_batches=1, threads=None, data_dir=str(ROOT / "tests" / "data")),
     "smoke": dict(dataset="cifar10-mini", source="cifar_resnet14", target="cifar_resnet20", subset=128, epochs=1,
                   batch_size=64, levels=2, report=(1, 2), rate=0.52, rewind="1it", seeds=(0,), test_subset=200,
-                  snip_batches=1, threads=1),
+                  snip_batches=1, threads=1, lmc=True, lmc_points=11),
     "cpu": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=2500, epochs=2,
                 batch_size=32, lr=0.05, levels=3, report=(1, 2, 3), rate=0.52, rewind="4it", seeds=(0,),
                 test_subset=1000, snip_batches=2, threads=2,
@@ -92,10 +97,15 @@ SCALES: dict[str, dict[str, Any]] = {
                      extra_seed_report=(2, 3), test_subset=None, snip_batches=10, threads=1),
     "paper": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=None, epochs=160,
                   batch_size=128, levels=10, report=(4, 7, 10), rate=0.2, rewind="1000it", seeds=(0, 1),
-                  test_subset=None, snip_batches=10, threads=None),
+                  test_subset=None, snip_batches=10, threads=None, lmc=True),
 }
 """Scale settings. ``report``: the levels retrained for the first seed; ``extra_seed_report``: those of
-the other seeds (default all of ``report``); ``methods``: the rows (default all of :data:`METHODS`)."""
+the other seeds (default all of ``report``); ``methods``: the rows (default all of :data:`METHODS`);
+``lmc``: run the linear mode connectivity step (``--lmc`` turns it on for any scale), ``lmc_points``
+its points on the path (default the reference's 21)."""
+
+LMC_TICKETS = (("interpolate", "ETT interpolate (b)"), ("imp", "IMP on target (a)"))
+"""The tickets of the linear mode connectivity step (arms ``lmc_<key>-L<highest level>-s<first seed>``)."""
 
 METHODS = [  # (key, label) in table / plot order
     ("imp", "IMP on target (a)"),
@@ -200,7 +210,14 @@ class Bench:
                 names += [f"{m}-L{level}-s{seed}" for m in ("imp", "source_imp") if m in self.methods]
             for level in self.seed_levels(i):
                 names += [f"{m}-L{level}-s{seed}" for m in self.retrained()]
-        return names
+        return names + self.lmc_arms()
+
+    def lmc_arms(self) -> list[str]:
+        """The linear mode connectivity arms (none unless the scale or ``--lmc`` asks for them)."""
+        c = self.cfg
+        if not c.get("lmc"):
+            return []
+        return [f"lmc_{key}-L{max(c['report'])}-s{c['seeds'][0]}" for key, _ in LMC_TICKETS if key in self.methods]
 
     def planned_trainings(self) -> tuple[int, int]:
         """(IMP levels, retrainings) of a complete run."""
@@ -228,6 +245,8 @@ class Bench:
             self.finished_here.append(name)
             if rec["method"] == "imp-run":
                 log(f"IMP run {name} complete: top1 by level {[lv['top1'] for lv in rec['levels']]}")
+            elif rec["method"] == "lmc":
+                log(f"arm {name}: error barrier {rec['barrier']} (ends {rec['endpoints']}) wall {rec['wall_seconds']} s")
             else:
                 log(f"arm {name}: top1 {rec.get('top1')} sparsity {rec.get('sparsity')} wall {rec.get('wall_seconds')} s")
         return rec
@@ -247,12 +266,13 @@ class Bench:
                 for lv in a["levels"][1:] if lv.get("train_seconds")]
         return statistics.median(secs) * 1.1 if secs else None  # + the evaluation
 
-    def check_fits(self, name: str, arch: str) -> None:
-        """Raise :class:`SliceEnd` unless the arm's estimated time fits in what is left of the slice."""
+    def check_fits(self, name: str, arch: str, trainings: float = 1.0) -> None:
+        """Raise :class:`SliceEnd` unless the arm's estimated time (``trainings`` retrainings) fits in the slice."""
         if self.deadline is None:
             return
         left = self.deadline - time.monotonic()
         est = self.estimate_seconds(arch)
+        est = None if est is None else est * trainings
         if left <= 0 or (est is not None and est > left):
             raise SliceEnd(f"{name} (~{est or 0:.0f} s) does not fit in the {max(left, 0):.0f} s left of the slice")
 
@@ -263,10 +283,11 @@ class Bench:
         def cb(ev: dict[str, Any]) -> None:
             phase = ev.get("phase")
             if phase == "train":
-                key = (ev.get("level"), ev.get("epoch"))
+                key = (ev.get("level"), ev.get("copy"), ev.get("epoch"))
                 if key != state["epoch"]:
                     state["epoch"] = key
-                    log(f"{what}: level {ev.get('level')} epoch {ev.get('epoch')}/{ev.get('epochs')} step "
+                    where = f"copy {ev['copy']}" if ev.get("copy") else f"level {ev.get('level')}"  # lmc: two copies
+                    log(f"{what}: {where} epoch {ev.get('epoch')}/{ev.get('epochs')} step "
                         f"{ev.get('step')}/{ev.get('steps')} loss {ev.get('loss', 0):.3f} acc {ev.get('acc', 0):.1f}% "
                         f"{ev.get('images_per_sec', 0):.0f} img/s")
                 if interrupt and not state["signalled"] and self.deadline_passed():
@@ -435,7 +456,43 @@ class Bench:
                     tk, extra = prep.make(method, level)
                     self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
                     self.refresh()
+        self.run_lmc()
         self.report()
+
+    def run_lmc(self) -> None:
+        """The linear mode connectivity arms, after every other arm (so a running plan only grows at its end)."""
+        c = self.cfg
+        if not self.lmc_arms():
+            return
+        seed, level = c["seeds"][0], max(c["report"])
+        prep = ArmMaker(self, seed, self.imp(c["target"], seed), self.imp(c["source"], seed))
+        for key, _ in LMC_TICKETS:
+            name = f"lmc_{key}-L{level}-s{seed}"
+            if name not in self.lmc_arms() or self.done(name) is not None:
+                continue
+            self.check_fits(name, c["target"], trainings=2.5)  # two trainings and the path's evaluations
+            ticket = prep.converted(level, "interpolate")[0] if key == "interpolate" else prep.level_ticket(prep.tgt,
+                                                                                                           level)
+            self.connectivity(name, key, ticket, seed, level)
+            self.refresh()
+
+    def connectivity(self, name: str, key: str, ticket: Any, seed: int, level: int) -> dict[str, Any]:
+        """One lmc arm: two copies of ``ticket`` on two data orders (the retrainings' budget), the path between them."""
+        from ticketfmt.train import lmc
+
+        c = self.cfg
+        log(f"arm {name}: linear mode connectivity of {ticket.arch} at sparsity {ticket.sparsity:.4f}")
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        res = lmc(ticket, c["dataset"], points=int(c.get("lmc_points") or 21), subset=c["subset"], seed=seed,
+                  recipe=self.recipe, rewind=self.recipe.rewind, device=self.device, num_workers=1,
+                  data_factory=self.data_factory, progress=self._progress(f"arm {name}", False))
+        r = res.record
+        return self.save_arm(name, {
+            "method": "lmc", "ticket": key, "arch": ticket.arch, "seed": seed, "level": level,
+            "sparsity": round(ticket.sparsity, 6), "barrier": r["value"], "endpoints": r["endpoints"],
+            "max_error": r["max_error"], "points": r["points"], "alphas": r["alphas"], "errors": r["errors"],
+            "data_orders": r["data_orders"], "steps": r["steps"], "total": r["total"],
+            "wall_seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 1)})
 
     def refresh(self, every_s: float = 30.0) -> None:
         """Rebuild the outputs after an arm, at most every ``every_s`` seconds (the tiny scales finish arms in
@@ -569,13 +626,16 @@ class Bench:
         results = {"scale": self.scale, "config": {k: v for k, v in c.items()}, "methods": list(self.methods),
                    "recipe": self.recipe.to_json(), "machine": _machine(), "device": self.device,
                    "table": self.table(trainings), "savings": self.savings(imps, trainings), "progress": prog,
-                   "arms": arms, "complete": prog["arms_done"] == prog["arms_planned"]}
+                   "arms": arms, "complete": prog["arms_done"] == prog["arms_planned"],
+                   "lmc": [a for a in trainings if a["method"] == "lmc"]}
         _write_json(self.out / "results.json", results)
         from ticketfmt.format.atomic import atomic_write
 
         atomic_write(self.out / "results.md", [render_md(results).encode()])
         if any(row["cells"] for row in results["table"].values()):  # nothing to draw before the first arm
             plot(results, self.out / "accuracy_vs_sparsity.png")
+        if results["lmc"]:
+            lmc_plot(results, self.out / "lmc.png")
         return results
 
 
@@ -627,14 +687,11 @@ class ArmMaker:
         raise ValueError(f"unknown arm method {method!r}")
 
     def reinit(self, like: Any) -> Any:
-        """``like``'s mask on a fresh network (the reference initializer, another seed), trained like the others."""
-        from ticketfmt import build_model
-        from ticketfmt.ticket import Ticket
+        """``like``'s mask on a fresh network (the reference initializer, another seed), trained like the others:
+        the library's reinit baseline (``ticket prune --method reinit --like``)."""
+        from ticketfmt.pruning import reinit
 
-        init_seed = self.seed + REINIT_SEED_OFFSET
-        prov = {**like.provenance, "reinit": {"init": "reference", "seed": init_seed, "mask_of": "interpolate"}}
-        return Ticket.from_model(build_model(self.c["target"], seed=init_seed), self.c["target"], masks=like.masks,
-                                 provenance=prov)
+        return reinit(like, self.seed + REINIT_SEED_OFFSET, init="reference")
 
 
 def _load_average() -> float | None:
@@ -733,6 +790,7 @@ def render_md(res: dict[str, Any]) -> str:
                  "step, same seed and budget as every retraining); the squeeze arm trains the source architecture.")
     lines.append("")
     lines += _savings_md(res)
+    lines += _lmc_md(res)
     if not res["complete"]:
         lines.append("**Incomplete run**: not every arm has finished (see `arms/`); rerun with `--resume`.")
         lines.append("")
@@ -753,6 +811,44 @@ def _savings_md(res: dict[str, Any]) -> list[str]:
     lines += ["", "The source's IMP run is not counted against ETT: it is found once and reused for every "
               "target (its training seconds are in results.json, `source_imp_train_seconds`).", ""]
     return lines
+
+
+def _lmc_md(res: dict[str, Any]) -> list[str]:
+    arms = res.get("lmc") or []
+    if not arms:
+        return []
+    labels = dict(LMC_TICKETS)
+    order = [k for k, _ in LMC_TICKETS]
+    arms = sorted(arms, key=lambda a: (a["seed"], a["level"], order.index(a["ticket"]) if a["ticket"] in order else 9))
+    lines = ["## Linear mode connectivity (instability, the paper's Fig. 8)", "",
+             "Each ticket trained twice from its rewind point with the retrainings' budget, on data orders "
+             f"{' and '.join(map(str, arms[0]['data_orders']))} (same mask, init and data); the test error at "
+             f"{arms[0]['points']} points of the straight line between the two trained networks (BatchNorm statistics "
+             "interpolated, as the reference). Error barrier = the largest error on the line minus the mean of the "
+             "two ends' errors; near 0: a stable (winning) ticket. The paper: 8.72 for ResNet-20 -> 32 "
+             "(interpolate), 69.72 for ResNet-14 -> 32. Curves: `lmc.png`.", "",
+             "| ticket | level | seed | sparsity | errors at the ends (%) | max error on the line (%) | error barrier "
+             "(points) | wall s |", "|---|---|---|---|---|---|---|---|"]
+    for a in arms:
+        lines.append(f"| {labels.get(a['ticket'], a['ticket'])} | {a['level']} | {a['seed']} | "
+                     f"{100 * a['sparsity']:.1f}% | {a['endpoints'][0]:.2f} / {a['endpoints'][1]:.2f} | "
+                     f"{a['max_error']:.2f} | **{a['barrier']:.2f}** | {a['wall_seconds']:.0f} |")
+    return lines + [""]
+
+
+def lmc_plot(res: dict[str, Any], path: Path) -> None:
+    """The lmc arms' error along the path (ticketfmt.cards.plot.lmc_plot), one curve per ticket."""
+    from ticketfmt.cards.plot import lmc_plot as draw
+
+    labels = dict(LMC_TICKETS)
+    order = [k for k, _ in LMC_TICKETS]
+    arms = sorted(res["lmc"], key=lambda a: order.index(a["ticket"]) if a["ticket"] in order else 9)
+    arms = [a for a in arms if a["alphas"] == arms[0]["alphas"]]  # one α grid per figure
+    c = res["config"]
+    draw(arms[0]["alphas"], {f"{labels.get(a['ticket'], a['ticket'])}, {100 * a['sparsity']:.1f}% sparse":
+                             a["errors"] for a in arms}, path, endpoints=("copy A", "copy B"),
+         ylabel="test error (%)", title=f"Linear mode connectivity ({res['scale']}): {c['target']} on {c['dataset']}, "
+                                        f"level {arms[0]['level']}, seed {arms[0]['seed']}")
 
 
 SQUEEZE_ARMS = ("squeeze", "source_imp")  # trained on the source architecture: dotted lines
@@ -798,6 +894,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the scale's)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset archives (default $TICKETFMT_DATA, "
                                                      "else ../shared/data)")
+    p.add_argument("--lmc", action="store_true",
+                   help="also run the linear mode connectivity step (the ETT and IMP tickets at the highest level, "
+                        "first seed) after every other arm; on by default at the scales whose config says lmc")
     p.add_argument("--sanity", action="store_true",
                    help="the scale's whole protocol on 512 training images x 1 epoch (rewind 1 it) and 500 test "
                         "images, into bench/work/sanity-<scale>/: minutes, to check a scale before a long slice")
@@ -814,6 +913,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.update(subset=512, epochs=1, rewind="1it", test_subset=500, snip_batches=1)
     if args.seeds:
         cfg["seeds"] = tuple(int(x) for x in args.seeds.split(","))
+    if args.lmc:
+        cfg["lmc"] = True
     data_dir = args.data_dir or cfg.get("data_dir")
     if data_dir:
         os.environ["TICKETFMT_DATA"] = str(data_dir)

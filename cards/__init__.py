@@ -35,6 +35,8 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from ticketfmt.metadata import ANALYSIS_SOURCES
+
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -266,6 +268,8 @@ def benchmark_results(ticket: Ticket) -> list[dict[str, Any]]:
     chosen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in ticket.results:
         if not isinstance(r, dict) or not _is_number(r.get("value")) or protocol_of(r) != "full":
+            continue
+        if r.get("source") in ANALYSIS_SOURCES:  # an analysis of the ticket (error barrier), not a benchmark
             continue
         dataset, split = str(r.get("dataset") or ""), r.get("split")
         if hub_dataset(dataset) is None or _is_train_split(split):

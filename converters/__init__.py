@@ -12,7 +12,9 @@ converted with numpy alone: importing this package imports neither torch nor tim
 
 Modules: ``registry`` (the leaf registry of family converters), ``base`` (the family hooks and
 the validated :class:`Plan`), ``mapping`` (strategies and mapping strings), ``apply`` (the one
-walk over a plan), ``files`` (file to file), ``resnet`` and ``vgg`` (the families).
+walk over a plan), ``files`` (file to file), ``resnet`` and ``vgg`` (the families), ``notation``
+(the reference's single mapping string over module indices) with ``vggnfc``, ``lenet`` and
+``mobilenet`` (the paper's appendix networks).
 
 Example:
     >>> from ticketfmt import Ticket, build_model
@@ -31,6 +33,8 @@ from typing import TYPE_CHECKING
 
 # The family modules register their converters on import: the registry is complete once this package is.
 from ticketfmt.converters import resnet, vgg  # noqa: F401
+from ticketfmt.converters import lenet, mobilenet, vggnfc  # noqa: F401  (the paper's appendix)
+from ticketfmt.converters import staged  # noqa: F401  (every staged family: ViTs, ...)
 from ticketfmt.converters.apply import TRAINING_CONTRACT, apply_plan, elastic_provenance, tensor_sha256, walk_plan
 from ticketfmt.converters.base import DEPTH_GAP_RATIO, FamilyConverter, Plan, plan_conversion, resolve_target
 from ticketfmt.converters.files import ConvertedFile, PackedSource, SourceFile, convert_file, write_converted

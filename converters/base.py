@@ -17,6 +17,7 @@ from ticketfmt.errors import ConversionError
 from ticketfmt.zoo import FAMILIES, ArchSpec, get_arch, prunable_names, state_dict_shapes
 
 from ticketfmt.converters.mapping import StageMap, format_mapping, format_stage, generate, parse_mapping
+from ticketfmt.converters.notation import Notation, format_notation, parse_notation
 from ticketfmt.converters.registry import get_converter
 
 if TYPE_CHECKING:  # planning needs shapes only: the packed `ticket convert` path imports no torch
@@ -35,6 +36,7 @@ ResNet-18 → ResNet-34 (which transfers in the paper's Table 1) is 2×.
 
 FAMILY_TITLES = {"cifar_resnet": "CIFAR ResNet", "resnet": "ImageNet ResNet", "vgg": "ImageNet VGG",
                  "cifar_vgg": "CIFAR VGG"}
+FAMILY_TITLES.update({"vit": "ImageNet ViT", "cifar_vit": "CIFAR ViT"})
 
 
 class FamilyConverter:
@@ -53,6 +55,18 @@ class FamilyConverter:
     def one_string_for_all(self, spec: ArchSpec) -> bool:
         """Whether a single stage string may stand for every stage (CIFAR ResNets)."""
         return False
+
+    def fixed_first_unit(self, spec: ArchSpec, stage: int) -> bool:
+        """Whether unit 0 of ``stage`` is special (it downsamples or changes the width): then copied one to one.
+
+        False for a stage of identical units (a VGG's hidden classifier layers, MobileNetV1's
+        512-channel blocks): the strategies and mapping strings treat unit 0 like the others.
+        """
+        return True
+
+    def notation(self, spec: ArchSpec) -> Notation | None:
+        """The reference's single mapping string over module indices (:mod:`.notation`); None: stage strings."""
+        return None
 
     def check_blocks(self, source: ArchSpec, target: ArchSpec) -> None:
         """Raise :class:`ConversionError` when the units of source and target differ in kind."""
@@ -92,6 +106,7 @@ class Plan:
     key_map: tuple[tuple[str, str | None, bool], ...] = field(repr=False)
     warnings: tuple[str, ...] = ()
     one_for_all: bool = False
+    text: str | None = None  # the family's own mapping string (a reference notation), when it has one
 
     @property
     def mappings(self) -> list[str]:
@@ -102,9 +117,10 @@ class Plan:
     def mapping(self) -> str:
         """The whole mapping (stages joined by ``|``, or one string when a CIFAR ResNet's stages agree).
 
-        Pass it to ``--mapping`` to reproduce the conversion.
+        Pass it to ``--mapping`` to reproduce the conversion. A family with a reference notation
+        (:mod:`ticketfmt.converters.notation`) gets its string (``0:0,2;2:4,6`` for a VGG's classifier).
         """
-        return format_mapping(self.stage_maps, self.one_for_all)
+        return self.text if self.text is not None else format_mapping(self.stage_maps, self.one_for_all)
 
     @property
     def direction(self) -> str:
@@ -144,7 +160,8 @@ def _check_family(source: ArchSpec, target: ArchSpec) -> None:
     why = ("they have different stems, widths and classifiers" if same_kind
            else "the transformation only replicates or drops units within one family")
     example = {"cifar_resnet": "cifar_resnet56", "resnet": "resnet101", "vgg": "vgg19_bn",
-               "cifar_vgg": "cifar_vgg19"}.get(source.family, "a deeper network of the same family")
+               "cifar_vgg": "cifar_vgg19", "vit": "vit_tiny_patch16_224-14",
+               "cifar_vit": "cifar_vit_tiny-8"}.get(source.family, "a deeper network of the same family")
     raise ConversionError(f"cannot convert {source.id} ({a}) to {target.id} ({b}): {why}",
                           fix=f"pick a target of the {a} family, e.g. {example}")
 
@@ -170,26 +187,40 @@ def plan_conversion(source: Ticket | ArchSpec | str, target: str | ArchSpec, str
     if len(src.stages) != len(tgt.stages):
         raise ConversionError(f"{src.id} has {len(src.stages)} stages and {tgt.id} {len(tgt.stages)}",
                               fix="the number of stages never changes")
+    fixed = [conv.fixed_first_unit(tgt, s) for s in range(len(tgt.stages))]
+    notations = (conv.notation(src), conv.notation(tgt))
     if mapping is not None:
-        try:
-            example: str | None = format_mapping(generate(None, src.stages, tgt.stages, labels)[0],
-                                                 conv.one_string_for_all(tgt))
-        except ConversionError:
-            example = None
-        maps = parse_mapping(mapping, src.stages, tgt.stages, conv.one_string_for_all(tgt), labels,
-                             source_name=src.name, target_name=tgt.name, arch_label=f"{tgt.id}", example=example)
+        maps = _parse(conv, mapping, src, tgt, labels, fixed, notations)
         used = ["mapping"] * len(maps)
         strategy_name = "mapping"
     else:
-        maps, used = generate(strategy, src.stages, tgt.stages, labels)
+        maps, used = generate(strategy, src.stages, tgt.stages, labels, fixed)
         changed = [u for u in used if u != "identity"]
         strategy_name = strategy or ("/".join(dict.fromkeys(changed)) if changed else "identity")
     key_map = _key_map(conv, src, tgt, maps, reinit)
+    text = format_notation(maps, *notations) if notations[0] and notations[1] else None
     return Plan(src, tgt, tuple(tuple(m) for m in maps), strategy_name, tuple(used), reinit, key_map,
-                tuple(_warnings(src, tgt, maps, labels)), conv.one_string_for_all(tgt))
+                tuple(_warnings(src, tgt, maps, labels, fixed)), conv.one_string_for_all(tgt), text)
 
 
-def _warnings(src: ArchSpec, tgt: ArchSpec, maps: list[StageMap], labels: list[str]) -> list[str]:
+def _parse(conv: FamilyConverter, mapping: str, src: ArchSpec, tgt: ArchSpec, labels: list[str], fixed: list[bool],
+           notations: tuple[Notation | None, Notation | None]) -> list[StageMap]:
+    """The per-stage maps of a ``--mapping`` string: stage strings, or the family's reference notation."""
+    if notations[0] is not None and notations[1] is not None:
+        return parse_notation(mapping, notations[0], notations[1], src.stages, tgt.stages, fixed, labels,
+                              src.name, tgt.name)
+    try:
+        example: str | None = format_mapping(generate(None, src.stages, tgt.stages, labels, fixed)[0],
+                                             conv.one_string_for_all(tgt))
+    except ConversionError:
+        example = None
+    return parse_mapping(mapping, src.stages, tgt.stages, conv.one_string_for_all(tgt), labels,
+                         source_name=src.name, target_name=tgt.name, arch_label=f"{tgt.id}", example=example,
+                         fixed_first=fixed)
+
+
+def _warnings(src: ArchSpec, tgt: ArchSpec, maps: list[StageMap], labels: list[str],
+              fixed: list[bool] | None = None) -> list[str]:
     out = []
     a, b = sum(src.stages), sum(tgt.stages)
     ratio = max(a, b) / min(a, b)
@@ -200,7 +231,7 @@ def _warnings(src: ArchSpec, tgt: ArchSpec, maps: list[StageMap], labels: list[s
     early = []
     for s, m in enumerate(maps):
         n_src = src.stages[s]
-        if 1 < len(m) < n_src and 1 not in m:
+        if 1 < len(m) < n_src and 1 not in m and (fixed is None or fixed[s]):  # a stage of alike units: no "early"
             early.append(labels[s])
     if early:
         out.append(f"{', '.join(early)}: block 1 is dropped; the paper finds that dropping the early blocks hurts "

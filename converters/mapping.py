@@ -81,11 +81,13 @@ def parse_stage(text: str, stage_label: str | None = None) -> dict[int, list[int
 
 
 def validate_stage(entries: dict[int, list[int]], n_src: int, n_tgt: int, stage_label: str | None = None,
-                   source_name: str = "the source", target_name: str = "the target") -> StageMap:
+                   source_name: str = "the source", target_name: str = "the target",
+                   fixed_first: bool = True) -> StageMap:
     """Check a parsed stage mapping against the unit counts and turn it into a :data:`StageMap`.
 
     Rules: source and target units in range; unit 0 (the downsampling unit) maps to target
-    unit 0 and to nothing else; every target unit is written exactly once.
+    unit 0 and to nothing else (unless ``fixed_first`` is False: a stage of identical units,
+    such as the hidden layers of a VGG's classifier); every target unit is written exactly once.
     """
     where = _where(stage_label)
     text = _format_entries(entries)
@@ -99,7 +101,7 @@ def validate_stage(entries: dict[int, list[int]], n_src: int, n_tgt: int, stage_
                 raise ConversionError(f"{where}entry '{_entry(src, tgts)}': target unit {t} does not exist "
                                       f"({target_name} has units 0..{n_tgt - 1} here)",
                                       fix=f"use target units 0..{n_tgt - 1}")
-    if entries.get(0) != [0]:
+    if fixed_first and entries.get(0) != [0]:
         got = f"0:{','.join(map(str, entries[0]))}" if 0 in entries else "no entry for source unit 0"
         raise ConversionError(f"{where}unit 0 (the downsampling unit) must be copied one to one as '0:0', got {got} "
                               f"in {text!r}", fix="start the stage's mapping with 0:0 and map no other unit to 0")
@@ -119,7 +121,8 @@ def validate_stage(entries: dict[int, list[int]], n_src: int, n_tgt: int, stage_
         if n_src > 1 or n_tgt == 1:
             d = direction(n_src, n_tgt)
             default = DEFAULT_STRETCH if d == "stretch" else DEFAULT_SQUEEZE
-            hint = f" (the {default} strategy gives {format_stage(strategy_stage(default, n_src, n_tgt))!r})"
+            given = format_stage(strategy_stage(default, n_src, n_tgt, fixed_first=fixed_first))
+            hint = f" (the {default} strategy gives {given!r})"
         raise ConversionError(f"{where}target unit{'s' if len(missing) > 1 else ''} {units} "
                               f"{'are' if len(missing) > 1 else 'is'} not written by {text!r}: "
                               f"{target_name} has {n_tgt} units here", fix=f"map a source unit to every target unit "
@@ -153,8 +156,11 @@ def split_stages(text: str, n_stages: int, one_for_all: bool = False, arch_label
 def parse_mapping(text: str, source_stages: Sequence[int], target_stages: Sequence[int], one_for_all: bool = False,
                   stage_labels: Sequence[str] | None = None, source_name: str = "the source",
                   target_name: str = "the target", arch_label: str | None = None,
-                  example: str | None = None) -> list[StageMap]:
-    """Parse and validate a whole mapping string against the unit counts of source and target."""
+                  example: str | None = None, fixed_first: Sequence[bool] | None = None) -> list[StageMap]:
+    """Parse and validate a whole mapping string against the unit counts of source and target.
+
+    ``fixed_first[s]`` False: unit 0 of stage ``s`` is like the others (see :func:`validate_stage`).
+    """
     n = len(source_stages)
     if len(target_stages) != n:
         raise ConversionError(f"{source_name} has {n} stages and {target_name} {len(target_stages)}",
@@ -165,7 +171,7 @@ def parse_mapping(text: str, source_stages: Sequence[int], target_stages: Sequen
     for s, part in enumerate(parts):
         label = f"mapping for {labels[s]}"
         out.append(validate_stage(parse_stage(part, label), source_stages[s], target_stages[s], label,
-                                  source_name, target_name))
+                                  source_name, target_name, fixed_first[s] if fixed_first else True))
     return out
 
 
@@ -196,8 +202,12 @@ def _spread_counts(k: int, total: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(k)]
 
 
-def strategy_stage(strategy: str, n_src: int, n_tgt: int, stage_label: str | None = None) -> StageMap:
-    """The :data:`StageMap` of one stage under a strategy (unit 0 always maps to unit 0).
+def strategy_stage(strategy: str, n_src: int, n_tgt: int, stage_label: str | None = None,
+                   fixed_first: bool = True) -> StageMap:
+    """The :data:`StageMap` of one stage under a strategy (unit 0 always maps to unit 0 when ``fixed_first``).
+
+    With ``fixed_first=False`` (a stage of identical units) the strategies act on every unit
+    alike, B0 included: interpolate from 2 to 4 units is B0 B0 B1 B1, spread from 4 to 1 is B0.
 
     Stretch (``n_tgt > n_src``), over the non-downsampling blocks B1..Bk:
       - ``interpolate``: each block repeated in place, B0 B1 B1 B2 B2 (extra copies to the earliest);
@@ -208,6 +218,8 @@ def strategy_stage(strategy: str, n_src: int, n_tgt: int, stage_label: str | Non
       - ``first``: B1..BK; ``last``: the last K blocks (drops the early ones: a control).
     """
     where = _where(stage_label)
+    if not fixed_first:
+        return _free_stage(strategy, n_src, n_tgt, stage_label)
     k, big_k = n_src - 1, n_tgt - 1
     if n_tgt == n_src:
         return tuple(range(n_tgt))
@@ -240,14 +252,25 @@ def strategy_stage(strategy: str, n_src: int, n_tgt: int, stage_label: str | Non
     return (0,) + tuple(range(n_src - big_k, n_src))
 
 
+def _free_stage(strategy: str, n_src: int, n_tgt: int, stage_label: str | None) -> StageMap:
+    """A strategy over a stage whose unit 0 is like the others: a fixed virtual unit in front, then dropped."""
+    if n_src == 0 and n_tgt > 0:
+        raise ConversionError(f"{_where(stage_label)}the source has no unit here to replicate into {n_tgt}",
+                              fix="convert from a source with at least one unit in this stage")
+    if n_src == n_tgt:
+        return tuple(range(n_tgt))
+    return tuple(i - 1 for i in strategy_stage(strategy, n_src + 1, n_tgt + 1, stage_label)[1:])
+
+
 def generate(strategy: str | None, source_stages: Sequence[int], target_stages: Sequence[int],
-             stage_labels: Sequence[str] | None = None) -> tuple[list[StageMap], list[str]]:
+             stage_labels: Sequence[str] | None = None,
+             fixed_first: Sequence[bool] | None = None) -> tuple[list[StageMap], list[str]]:
     """Per-stage maps for a strategy, and the strategy each stage used.
 
     ``None`` picks the defaults: ``interpolate`` where a stage stretches, ``spread`` where it
     squeezes. A named strategy applies to the stages of its direction (``first``/``last``
     to both); stages of the other direction use that direction's default. A strategy that
-    fits none of the stages that change depth is an error.
+    fits none of the stages that change depth is an error. ``fixed_first`` as in :func:`parse_mapping`.
     """
     if strategy is not None and strategy not in STRATEGIES:
         raise ConversionError(f"unknown strategy {strategy!r}",
@@ -277,7 +300,8 @@ def generate(strategy: str | None, source_stages: Sequence[int], target_stages: 
             name = strategy if strategy in STRETCH_STRATEGIES else DEFAULT_STRETCH
         else:
             name = strategy if strategy in SQUEEZE_STRATEGIES else DEFAULT_SQUEEZE
-        maps.append(tuple(range(b)) if d == "same" else strategy_stage(name, a, b, labels[s]))
+        free = fixed_first is not None and not fixed_first[s]
+        maps.append(tuple(range(b)) if d == "same" else strategy_stage(name, a, b, labels[s], fixed_first=not free))
         used.append(name)
     return maps, used
 

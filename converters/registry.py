@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from ticketfmt.errors import ConversionError
@@ -19,9 +20,10 @@ from ticketfmt.errors import ConversionError
 if TYPE_CHECKING:
     from ticketfmt.converters.base import FamilyConverter
 
-__all__ = ["register", "unregister", "get_converter", "registered_families"]
+__all__ = ["register", "unregister", "get_converter", "registered_families", "register_fallback"]
 
 _CONVERTERS: dict[str, FamilyConverter] = {}
+_FALLBACKS: list[tuple[Callable[[str], FamilyConverter | None], Callable[[], Iterable[str]]]] = []
 
 C = TypeVar("C", bound="FamilyConverter")
 
@@ -56,13 +58,35 @@ def unregister(family: str) -> FamilyConverter:
 
 def get_converter(family: str) -> FamilyConverter:
     """The converter of a zoo family (``cifar_resnet``, ``resnet``, ``vgg``, ``cifar_vgg``)."""
-    try:
+    if family in _CONVERTERS:
         return _CONVERTERS[family]
-    except KeyError:
-        raise ConversionError(f"no elastic converter for the {family!r} family",
-                              fix=f"convertible families: {', '.join(sorted(_CONVERTERS))}") from None
+    for fallback, _ in _FALLBACKS:
+        found = fallback(family)
+        if found is not None:
+            return found
+    raise ConversionError(f"no elastic converter for the {family!r} family",
+                          fix=f"convertible families: {', '.join(registered_families())}")
+
+
+def register_fallback(finder: Callable[[str], FamilyConverter | None], serves: Callable[[], Iterable[str]]) -> None:
+    """Serve families without a converter of their own: ``finder(family)`` returns one, or None.
+
+    ``serves()`` names the families ``finder`` serves right now (it is asked each time, since
+    zoo families come and go), so :func:`registered_families` and error messages list them. The
+    generic converter of staged families (``ticketfmt.converters.staged``) registers here, so a
+    zoo family described by its stages needs no converter module.
+    """
+    _FALLBACKS.append((finder, serves))
 
 
 def registered_families() -> list[str]:
-    """The families with a converter, sorted."""
-    return sorted(_CONVERTERS)
+    """The families with a converter (their own or a fallback's), sorted.
+
+    Example:
+        >>> "cifar_resnet" in registered_families()
+        True
+    """
+    names = set(_CONVERTERS)
+    for _, serves in _FALLBACKS:
+        names.update(serves())
+    return sorted(names)

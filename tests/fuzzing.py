@@ -168,9 +168,16 @@ MUTATIONS: list[Mutation] = [flip_header_bit, random_header_byte, length_prefix,
 
 # -- the structure-aware fuzzer ----------------------------------------------------------------------------
 JSON_KEYS = ("arch", "provenance", "results", "layers")
-SCALE = 1
-"""Size factor of the structure-aware fuzzer's big values (strings, lists, objects, added layers): the suite runs
-at 1 (seconds), ``bench/fuzz.py`` at 10 (up to 1 MB strings, 100,000-element lists, 10,000 added layers)."""
+SCALE: float = 1
+"""Size factor of the structure-aware fuzzer's big values (strings, lists, objects, added layers): ``bench/fuzz.py``
+runs at 10 (up to 1 MB strings, 100,000-element lists, 10,000 added layers), the suite's bound test at 1, and its
+2,000 structure-aware cases at 0.2 (up to 20 KB strings, 2,000-element lists, 200 added layers: the same shapes of
+input, sized to keep the test in seconds)."""
+
+
+def _n(base: int) -> int:
+    """``base`` at the current :data:`SCALE` (at least 1)."""
+    return max(1, int(base * SCALE))
 HOSTILE_IDS = ["cifar_resnet-10000000-1-1", "timm/resnet_bottleneck-10000-1-1-1", "cifar_vgg-100000000-1-2-2-2",
                "cifar_vgg-1000000000000-1-2-2-2", "cifar_resnet" + "9" * 5000, "x" * 10_000, "cifar_resnet-256-256-256",
                "timm/resnet_bottleneck-64-64-64-64", "cifar_resnet20", "cifar_vgg11", "timm/vgg11", "../../etc/passwd",
@@ -181,9 +188,9 @@ _RAW_VALUES: list[Callable[[random.Random], str]] = [
     lambda r: "9" * r.choice([41, 300, 5000]), lambda r: "-" + "9" * 4301, lambda r: r.choice(["NaN", "Infinity"]),
     lambda r: r.choice(["-Infinity", "1e999", "-1e400", "1.5e308", str(2**64), str(-(2**63)), "-0", "0.5"]),
     lambda r: "[" * (d := r.choice([31, 33, 500, 5000])) + "]" * d, lambda r: '{"a":' * 40 + "1" + "}" * 40,
-    lambda r: json.dumps("x" * r.choice([1000, 100_000 * SCALE])),
-    lambda r: json.dumps(list(range(r.choice([100, 10_000 * SCALE])))),
-    lambda r: json.dumps({f"k{i}": i for i in range(r.choice([100, 2_000 * SCALE]))}), lambda r: '{"a": 1, "a": 2}',
+    lambda r: json.dumps("x" * r.choice([1000, _n(100_000)])),
+    lambda r: json.dumps(list(range(r.choice([100, _n(10_000)])))),
+    lambda r: json.dumps({f"k{i}": i for i in range(r.choice([100, _n(2_000)]))}), lambda r: '{"a": 1, "a": 2}',
     lambda r: json.dumps("\x1b[2J\x1b]0;owned\x07\x1b]8;;file:///etc/passwd\x07x"),
     lambda r: json.dumps("[/] [link=file:///x]y"), lambda r: r.choice(["true", "null", '"\\ud800"', "[]", "{}"]),
 ]
@@ -263,7 +270,7 @@ def many_entries(rng: random.Random, raw: bytes) -> bytes:
     _, header, payload = _split(raw)
     layers, end = json.loads(header["__metadata__"]["layers"]), len(payload)
     packed = header["__metadata__"].get("encoding") == "packed"
-    for i in range(rng.choice([10, 200 * SCALE, 1000 * SCALE])):
+    for i in range(rng.choice([10, _n(200), _n(1000)])):
         layers[f"z{i}.weight"] = {"shape": [0], "kept": 0}
         header[f"mask/z{i}.weight"] = {"dtype": "U8" if packed else "BOOL", "shape": [0], "data_offsets": [end, end]}
         header[f"init/z{i}.weight"] = {"dtype": "F32", "shape": [0], "data_offsets": [end, end]}
@@ -413,15 +420,16 @@ def current_rss() -> int:
 
 
 def measure_case(seed: int, originals: list[bytes], path: Path, structured: bool | None = None
-                 ) -> tuple[str, float, int]:
-    """:func:`run_case` with the reader's wall time (s) and its peak memory over the RSS it started at (bytes;
-    -1: unknown); the mutation itself (the fuzzer's own JSON work) is not measured."""
+                 ) -> tuple[str, float, int, float]:
+    """:func:`run_case` with the reader's wall time (s), its peak memory over the RSS it started at (bytes;
+    -1: unknown) and its CPU time (s: this process's, which a shared or ``nice``-d machine does not inflate);
+    the mutation itself (the fuzzer's own JSON work) is not measured."""
     raw, verify = mutate(seed, originals, structured)
     path.write_bytes(raw)
     del raw
     measured = _reset_peak_rss()
     start_rss = current_rss()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     outcome = check_file(path, seed, verify)
-    seconds = time.perf_counter() - t0
-    return outcome, seconds, max(0, _peak_rss() - start_rss) if measured else -1
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return outcome, seconds, max(0, _peak_rss() - start_rss) if measured else -1, cpu

@@ -6,6 +6,10 @@
   Pass ``data_dir=tests/data`` (or ``TICKETFMT_DATA=tests/data``) to use it as ``cifar10-mini``.
 * ``tests/data/imagefolder32/``: an ImageFolder tree (``train/``, ``test/``, two classes) of
   32x32 PNG images, for ``imagefolder:PATH``.
+* ``tests/data/mnist-mini/raw/``: MNIST-format idx files, gzipped, named as torchvision's
+  ``MNIST`` names them (``train-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``, ...):
+  28x28 grayscale "digits" (a class-specific stroke on black), 3 train and 2 test images a
+  class; ``mnist-mini`` with ``data_dir=tests/data``. :func:`write_mnist` writes variants.
 
 The images are synthetic and learnable: each class has its own colour and stripe direction,
 with seeded jitter and noise, so a few training steps already beat chance. Everything is
@@ -101,11 +105,41 @@ def write_imagefolder(root: Path, size: int | Sequence[int | tuple[int, int]] = 
     return root
 
 
+def make_digit(rng: np.random.Generator, label: int) -> np.ndarray:
+    """A ``[28, 28]`` uint8 image of class ``label``: a thick stroke at the class's angle, jittered, on black."""
+    y, x = np.mgrid[0:28, 0:28] - 13.5 - rng.integers(-2, 3, size=2)[:, None, None]
+    angle = label * np.pi / 10
+    dist = np.abs(x * np.sin(angle) - y * np.cos(angle))  # distance to the line through the centre
+    stroke = (dist < 1.6) & (np.hypot(x, y) < 10 + label % 3)
+    return np.where(stroke, 255, 0).astype(np.uint8)
+
+
+def _idx(array: np.ndarray) -> bytes:
+    """An idx file of unsigned bytes: magic ``00 00 08 ndim``, big-endian dims, the data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_mnist(root: Path, per_class: tuple[int, int] = (3, 2), seed: int = 0, classes: int = 10) -> Path:
+    """Write ``root/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`` (torchvision's MNIST file names)."""
+    rng = np.random.default_rng(seed)
+    (root / "raw").mkdir(parents=True, exist_ok=True)
+    for prefix, count in zip(("train", "t10k"), per_class):
+        labels = np.repeat(np.arange(classes, dtype=np.uint8), count)
+        images = np.stack([make_digit(rng, int(label)) for label in labels])
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            with open(root / "raw" / f"{prefix}-{kind}-ubyte.gz", "wb") as f, \
+                    gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
+                gz.write(_idx(array))
+    return root
+
+
 def main() -> None:
-    """Write ``tests/data/`` (the tarball and the ImageFolder tree)."""
+    """Write ``tests/data/`` (the tarball, the ImageFolder tree and the MNIST-format files)."""
     archive = write_archive(DATA_DIR / "cifar10-mini-jpeg.tar.gz")
     tree = write_imagefolder(DATA_DIR / "imagefolder32")
-    print(f"wrote {archive} ({archive.stat().st_size:,} bytes) and {tree}/")
+    mnist = write_mnist(DATA_DIR / "mnist-mini")
+    print(f"wrote {archive} ({archive.stat().st_size:,} bytes), {tree}/ and {mnist}/")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def _pngs(root: Path) -> list[np.ndarray]:
 
 
 def test_specs() -> None:
-    assert list(DATASETS) == ["cifar10", "cifar100", "cifar10-jpeg", "cifar10-mini", "imagenet", "imagefolder"]
+    assert list(DATASETS) == ["cifar10", "cifar100", "cifar10-jpeg", "cifar10-mini", "imagenet", "imagefolder", "mnist",
+                              "mnist-mini"]
     assert DATASETS["cifar100"].num_classes == 100 and DATASETS["cifar100"].small
     assert not DATASETS["imagenet"].small and DATASETS["imagenet"].image_size == 224
     with pytest.raises(Exception):
@@ -116,10 +117,10 @@ def test_adding_a_dataset_is_one_registration(tmp_path: Path) -> None:
 
 def test_unknown_dataset_error() -> None:
     with pytest.raises(DataError) as e:
-        make_loader("mnist", "train", 8, train=True, device="cpu")
+        make_loader("svhn", "train", 8, train=True, device="cpu")
     msg = str(e.value)
     assert isinstance(e.value, ValueError)
-    assert "\n" not in msg and "mnist" in msg
+    assert "\n" not in msg and "svhn" in msg
     assert "cifar10-mini" in msg and "imagefolder:PATH" in msg
 
 

@@ -68,12 +68,12 @@ def test_gpu_reproduction_phase_runs_a_time_limited_slice(tmp_path: Path, monkey
     out = tmp_path / "gpu"
     out.mkdir()
     rep = gpu.reproduction(dict(gpu.TINY, margin_s=1.0), torch.device("cpu"), ROOT / "tests" / "data", out,
-                           gpu.elapsed() + 9.0, None)
+                           gpu.elapsed() + 16.0, None)  # ~15 s: one tiny IMP level even on a loaded core
     assert rep["status"] == "exit 0", rep
     p = rep["progress"]
     assert p["arms_planned"] == 19 and p["imp_levels_done"] >= 1
     slices = [json.loads(x) for x in (out / "reproduce-tiny" / "slices.jsonl").read_text().splitlines()]
-    assert len(slices) == 1 and slices[0]["wall_seconds"] < 8 + 5
+    assert len(slices) == 1 and slices[0]["wall_seconds"] < 15 + 5
     if p["arms_done"] < p["arms_planned"]:  # cut short: the slice says so and a rerun resumes it
         assert slices[0]["status"].startswith("time limit"), slices
         assert "Partial run" in (out / "reproduce-tiny" / "results.md").read_text()

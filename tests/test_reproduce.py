@@ -38,6 +38,11 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert {k for k, _ in METHODS} <= set(res["table"])
     assert all(res["table"][k]["cells"] for k, _ in METHODS)
     assert res["savings"] and all(s["image_ratio"] > 1 for s in res["savings"])
+    # the lmc step (issue 16): the ETT and IMP tickets at the highest level, a barrier each, in the report
+    lmc = {a["ticket"]: a for a in res["lmc"]}
+    assert set(lmc) == {"interpolate", "imp"} and all(a["level"] == 2 and len(a["errors"]) == 11 for a in lmc.values())
+    assert all(a["barrier"] == round(max(a["errors"]) - (a["errors"][0] + a["errors"][-1]) / 2, 4) for a in lmc.values())
+    assert "## Linear mode connectivity" in table and (out / "lmc.png").read_bytes()[:4] == b"\x89PNG"
 
     # a rerun with --resume skips every finished arm (nothing retrains) and rebuilds the outputs
     arms = sorted(p.name for p in (out / "arms").glob("*.json"))

@@ -550,3 +550,31 @@ def test_cpu_verify_reproduces_at_the_recorded_thread_count(ref_run, tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "ticketfmt", "verify", str(path), "--dataset", DATASET,
                            "--reproduce", "--epochs", "3"], env=_env(), capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"drop --epochs" in proc.stderr
+
+
+def test_a_resumed_run_keeps_the_thread_count_it_recorded(ref_run, tmp_path: Path, monkeypatch) -> None:
+    """Without --threads, --resume trains at run.json's thread count (CPU results depend on it), not a new default."""
+    import shutil
+
+    import ticketfmt.train.imp as imp
+
+    out = tmp_path / "run"
+    shutil.copytree(ref_run.out_dir, out)
+    cfg = json.loads((out / "run.json").read_text())
+    cfg["threads"] = 3  # as if the run had started with 3 threads
+    (out / "run.json").write_text(json.dumps(cfg))
+    asked: list[int | None] = []
+    real = imp.cpu_threads
+
+    def spy(threads, *a, **kw):
+        asked.append(threads)
+        return real(threads, *a, **kw)
+
+    monkeypatch.setattr(imp, "cpu_threads", spy)
+    from ticketfmt.train import find
+
+    find(ARCH, DATASET, out_dir=out, resume=True, **CONFIG)
+    assert asked == [3]
+    asked.clear()
+    find(ARCH, DATASET, out_dir=out, resume=True, threads=1, **CONFIG)  # an explicit --threads wins
+    assert asked == [1]

@@ -20,6 +20,7 @@ __all__ = [
     "ConversionError",
     "DataError",
     "OutputExistsError",
+    "OutputNotWritableError",
     "HubError",
     "HubAuthError",
     "HubNotFoundError",
@@ -102,6 +103,10 @@ class DataError(TicketError, ValueError):
 
 class OutputExistsError(TicketError, FileExistsError):
     """The output file exists and overwriting was not asked for."""
+
+
+class OutputNotWritableError(TicketError, PermissionError):
+    """The output's folder cannot be written (read-only, no permission): the message names the output."""
 
 
 class HubError(TicketError, OSError):

@@ -16,7 +16,11 @@ from ticketfmt.format.arrays import base_metadata
 from ticketfmt.sparsity import sparsity_of
 from ticketfmt.zoo import ArchSpec, format_version_for
 
-__all__ = ["file_metadata"]
+__all__ = ["file_metadata", "ANALYSIS_SOURCES"]
+
+ANALYSIS_SOURCES = frozenset({"lmc"})
+"""``results`` sources that analyse a ticket rather than evaluate it (``ticket lmc``'s error barrier):
+they never make a ticket "verified" and never become a card's benchmark result."""
 
 
 def file_metadata(spec: ArchSpec, provenance: Mapping[str, Any], results: list[dict[str, Any]],

@@ -8,6 +8,10 @@
 - ``CifarVGG``: the CIFAR VGG of open_lth (3×3 conv with bias + BN + ReLU, max-pool between
   stages, average pool, one linear 512→classes), laid out as torchvision's ``features``
   sequence so VGG units have the same indices in every library.
+- ``CifarVGGNFC``, ``MnistLeNet``, ``CifarMobileNetV1``: the networks of the Elastic LTH paper's
+  appendix, with the reference's own module names (VITA-Group/ElasticLTH ``cifar_vggnfc``,
+  open_lth ``mnist_lenet``, ElasticLTH ``cifar_mobilenetv1``), since its mapping strings index
+  them (``classifier.{i}``, ``fc_layers.{i}``, ``layers_part2.{i}``).
 
 Both are constructed with PyTorch's default initialization, layer for layer in the order of
 the reference's models, so :func:`ticketfmt.zoo.build_model` can apply the reference's
@@ -28,7 +32,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["CifarResNet", "CifarVGG", "VGG_WIDTHS"]
+__all__ = ["CifarResNet", "CifarVGG", "VGG_WIDTHS", "CifarVGGNFC", "MnistLeNet", "CifarMobileNetV1",
+           "MOBILENET_PARTS"]
 
 VGG_WIDTHS = (64, 128, 256, 512, 512)
 
@@ -117,3 +122,107 @@ class CifarVGG(nn.Module):
         x = self.features(x)
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
         return self.classifier(x)
+
+
+class _ConvModule(nn.Module):
+    """A VGG conv layer of the reference: 3×3 conv with bias, BN, ReLU (``conv``, ``bn``)."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+        self.bn = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class CifarVGGNFC(nn.Module):
+    """The CIFAR VGG with ``num_fc`` fully connected layers (ElasticLTH's ``cifar_vggnfc_D_W_N``).
+
+    ``layers``: conv modules of widths ``width`` × (1, 2, 4, 8, 8) per stage, a max-pool between
+    stages; a 2×2 average pool; ``classifier``: ``num_fc - 1`` × [Linear(8w, 8w), ReLU]; ``fc``.
+    """
+
+    def __init__(self, convs: Sequence[int], width: int = 64, num_fc: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for s, n in enumerate(convs):
+            if s:
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            for _ in range(n):
+                layers.append(_ConvModule(in_ch, width * (1, 2, 4, 8, 8)[s]))
+                in_ch = width * (1, 2, 4, 8, 8)[s]
+        self.layers = nn.Sequential(*layers)
+        hidden: list[nn.Module] = []
+        for _ in range(num_fc - 1):
+            hidden += [nn.Linear(in_ch, in_ch), nn.ReLU()]
+        self.classifier = nn.Sequential(*hidden)
+        self.fc = nn.Linear(in_ch, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.avg_pool2d(self.layers(x), 2)
+        return self.fc(self.classifier(torch.flatten(x, 1)))
+
+
+class MnistLeNet(nn.Module):
+    """open_lth's LeNet MLP ``mnist_lenet_N1_N2...``: ``fc_layers`` (784 → N1 → N2 ..., ReLU) and ``fc``."""
+
+    def __init__(self, widths: Sequence[int], num_classes: int = 10, inputs: int = 784) -> None:
+        super().__init__()
+        sizes = [inputs, *widths]
+        self.fc_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.fc = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(x, 1)
+        for layer in self.fc_layers:
+            x = torch.relu(layer(x))
+        return self.fc(x)
+
+
+class _DepthwiseSeparable(nn.Module):
+    """A MobileNetV1 block: 3×3 depthwise conv + BN + ReLU, 1×1 pointwise conv + BN + ReLU (no biases)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, in_ch, 3, stride, 1, groups=in_ch, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv2 = nn.Conv2d(in_ch, out_ch, 1, 1, 0, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+MOBILENET_PARTS = (((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)), ((1024, 2), (1024, 1)))
+"""``(channels, stride)`` of the blocks of MobileNetV1's ``layers_part1`` and ``layers_part3``."""
+
+
+class CifarMobileNetV1(nn.Module):
+    """ElasticLTH's CIFAR MobileNetV1 ``cifar_mobilenetv1[_N]``: ``layers_part2`` holds N stride-1 512-channel blocks.
+
+    ``conv``/``bn`` (3 → 32), ``layers_part1`` (6 blocks to 512 channels), ``layers_part2``,
+    ``layers_part3`` (to 1024 channels), global average pool, ``fc``.
+    """
+
+    def __init__(self, blocks: int = 5, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 32, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(32)
+        part2 = ((512, 1),) * blocks
+        in_ch = 32
+        for name, cfg in (("layers_part1", MOBILENET_PARTS[0]), ("layers_part2", part2),
+                          ("layers_part3", MOBILENET_PARTS[1])):
+            units = []
+            for out_ch, stride in cfg:
+                units.append(_DepthwiseSeparable(in_ch, out_ch, stride))
+                in_ch = out_ch
+            self.add_module(name, nn.Sequential(*units))
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn(self.conv(x)))
+        x = self.layers_part3(self.layers_part2(self.layers_part1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+

@@ -26,7 +26,7 @@ def _wrote(path: Path, ticket: Any, size: int, encoding: str, as_json: bool, ext
 def new(
     arch: Annotated[str, typer.Argument(help="Architecture id, e.g. cifar_resnet20, resnet50, torchvision/vgg16_bn.")],
     output: Output,
-    seed: Annotated[int, typer.Option(help="Seed of the initialization.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**63 - 1, help="Seed of the initialization.")] = 0,
     init: Annotated[str, typer.Option("--init", help="Initializer: reference (open_lth's: kaiming normal fan_in, "
                                                      "BatchNorm weight U(0,1)) or library (the model library's own; "
                                                      "see docs/FIDELITY.md).")] = "reference",
@@ -89,12 +89,17 @@ def new(
 
 @app.command()
 def prune(
-    file: Annotated[Path, typer.Argument(help="The ticket to prune.")],
     output: Output,
+    file: Annotated[Optional[Path], typer.Argument(help="The ticket to prune (optional with --method reinit: "
+                                                        "only its layers are checked against --like).")] = None,
     sparsity: Annotated[Optional[float], typer.Option(help="Target fraction of prunable weights removed, e.g. 0.9.")] = None,
-    method: Annotated[str, typer.Option(help="Pruning method: magnitude, random, snip, grasp, synflow.")] = "magnitude",
+    method: Annotated[str, typer.Option(help="Pruning method: magnitude, random, snip, grasp, synflow; reinit: "
+                                             "--like T's mask on a fresh initialization (the reinit "
+                                             "baseline).")] = "magnitude",
     like: Annotated[Optional[Path], typer.Option(help="Match this ticket's per-layer densities (a baseline).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for random methods and the data order.")] = 0,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=2**63 - 1, help="Seed for random methods and the data order (default 0); with "
+                                                     "reinit, of the fresh initialization (default: the --like "
+                                                     "ticket's seed + 10000).")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Training data for snip and grasp "
                                                                      "(cifar10, cifar10-jpeg, imagenet, ...).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the dataset lives.")] = None,
@@ -125,13 +130,19 @@ def prune(
     Example: ticket prune r56.ticket --method snip --like r56-imp.ticket --dataset cifar10 -o r56-snip.ticket
 
     Example: ticket prune resnet50.ticket --sparsity 0.8 --keep-dense fc,conv1 -o r50-80.ticket
+
+    Example: ticket prune --method reinit --like r56-imp.ticket -o r56-reinit.ticket
     """
     from ticketfmt.pruning.pai import DATA_METHODS
     from ticketfmt.pruning import PRUNERS, prune as prune_ticket
     from ticketfmt.ticket import Ticket
 
-    if method not in PRUNERS:
-        raise typer.BadParameter(f"{method!r} is not one of {', '.join(sorted(PRUNERS))}", param_hint="--method")
+    if method not in PRUNERS and method != "reinit":
+        raise typer.BadParameter(f"{method!r} is not one of {', '.join([*sorted(PRUNERS), 'reinit'])}",
+                                 param_hint="--method")
+    if file is None and (method != "reinit" or like is None):
+        raise typer.BadParameter("give the ticket to prune (only --method reinit --like T needs none)",
+                                 param_hint="FILE")
     if (sparsity is None) == (like is None):
         raise typer.BadParameter("give exactly one of --sparsity and --like", param_hint="--sparsity/--like")
     if sparsity is not None and not 0.0 <= sparsity < 1.0:
@@ -149,13 +160,14 @@ def prune(
         from ticketfmt.data import get_spec
         get_spec(dataset)
     check_output(output, force)
-    ticket = Ticket.load(file, verify=not no_verify)
     other = Ticket.load(like, verify=not no_verify) if like is not None else None
+    ticket = Ticket.load(file, verify=not no_verify) if file is not None else other
+    assert ticket is not None  # FILE, or reinit's --like (checked above)
     kwargs: dict[str, Any] = {}
     if method in DATA_METHODS:
         from ticketfmt.pruning.pai import data_batches
         assert dataset is not None
-        kwargs = {"data": data_batches(dataset, batches, data_dir=data_dir, seed=seed, input_size=ticket.spec,
+        kwargs = {"data": data_batches(dataset, batches, data_dir=data_dir, seed=seed or 0, input_size=ticket.spec,
                                        resize=resize),
                   "batches": batches}
     result = prune_ticket(ticket, sparsity, method, like=other, seed=seed, keep_dense=(keep_dense or "").split(","),
@@ -174,6 +186,7 @@ def prune(
     size = result.save(output, encoding=encoding)
     err.print(f"wrote {output}: {ticket.arch} {ticket.sparsity:.2%} -> {result.sparsity:.2%} sparse ({method})",
               soft_wrap=True)
+    seed = (result.provenance.get("pruning") or [{}])[-1].get("seed", seed)  # reinit's default is derived
     _wrote(output, result, size, encoding, as_json, {"method": method, "seed": seed,
                                                        "source_sparsity": ticket.sparsity})
 

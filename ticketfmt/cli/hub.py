@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from ticketfmt.cli.app import NoVerify, app, check_output, err, out, warn
+from ticketfmt.errors import OutputExistsError
 
 import_app = typer.Typer(name="import", help="Turn other tools' runs into tickets (open_lth / ElasticLTH).",
                          no_args_is_help=True)
@@ -169,8 +170,13 @@ def card(
     from ticketfmt.hub.repo import PLOT_FILE
     from ticketfmt.ticket import Ticket
 
-    if output is not None:
-        check_output(output, force)
+    png = output.parent / PLOT_FILE if output is not None and plot else None
+    if png is not None and png.absolute() == output.absolute():  # type: ignore[union-attr]
+        raise OutputExistsError(f"the card {output} would be its own plot", fix="name the card README.md or pass "
+                                "--no-plot")
+    for path in (output, png):  # every output is checked before any is written
+        if path is not None:
+            check_output(path, force)
     ticket = Ticket.load(file, verify=not no_verify)
     text = card_text(ticket, repo_id=repo_id, base_model=base_model, license=license)
     if output is None:
@@ -178,9 +184,8 @@ def card(
         return
     atomic_write(output, [text.encode("utf-8")])
     wrote = [str(output)]
-    if plot:
+    if png is not None:
         from ticketfmt.cards.plot import density_plot
-        png = output.parent / PLOT_FILE
         density_plot(ticket.layer_density(), png, ticket.spec)
         wrote.append(str(png))
     err.print(f"wrote {', '.join(wrote)}", soft_wrap=True)

@@ -7,6 +7,7 @@ prints and writes, the other ranks stay quiet. torch is imported inside the comm
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import time
@@ -36,8 +37,9 @@ WarmupOffset = Annotated[Optional[int], typer.Option("--warmup-offset", help="Wa
                                                                            "lr 0 at step 0) or 1 (ticketfmt 1.0).")]
 Momentum = Annotated[Optional[float], typer.Option("--momentum", help="SGD momentum (default 0.9).")]
 WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (default 1e-4).")]
-RecipeName = Annotated[Optional[str], typer.Option("--recipe", help="cifar_resnet, cifar_vgg or imagenet_resnet "
-                                                                    "(default: by architecture family).")]
+RecipeName = Annotated[Optional[str], typer.Option("--recipe", help="cifar_resnet, cifar_vgg, imagenet_resnet, "
+                                                                    "cifar_vit or imagenet_vit (default: by "
+                                                                    "architecture family).")]
 Subset = Annotated[Optional[int], typer.Option("--subset", help="Train on a seeded class-balanced subset of N images.")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda when available), cpu, cuda, cuda:N.")]
 Compile = Annotated[bool, typer.Option("--compile", metavar="", help="Run the model through torch.compile.")]
@@ -54,9 +56,11 @@ Resize = Annotated[Optional[bool], typer.Option("--resize", metavar="",
 Crop = Annotated[Optional[str], typer.Option("--crop", help="RandomResizedCrop of ImageNet-size inputs: reference "
                                                             "(scale 0.1-1, ratio 0.8-1.25, open_lth's) or torchvision "
                                                             "(0.08-1, 3/4-4/3).")]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: as set). CPU results "
-                                                                  "are reproducible at a given thread count, which "
-                                                                  "is recorded.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: the threads as set, "
+                                                                  "shared by the ticketfmt training jobs running on "
+                                                                  "this machine: 2 cores, 2 jobs: 1 each). CPU "
+                                                                  "results are reproducible at a given thread count, "
+                                                                  "which is recorded.")]
 
 
 def _is_main() -> bool:
@@ -66,15 +70,20 @@ def _is_main() -> bool:
 def _overrides(epochs: int | None, lr: float | None, batch_size: int | None, milestones: str | None,
                warmup: float | None, momentum: float | None, weight_decay: float | None,
                warmup_offset: int | None = None) -> dict[str, Any]:
-    for name, value, ok in (("--epochs", epochs, epochs is None or epochs >= 1),
+    from ticketfmt.train.recipes import MAX_EPOCHS
+
+    finite = math.isfinite  # inf and nan cannot be trained on: refused here, before any data is read
+    for name, value, ok in (("--epochs", epochs, epochs is None or 1 <= epochs <= MAX_EPOCHS),
                             ("--warmup-offset", warmup_offset, warmup_offset in (None, 0, 1)),
-                            ("--lr", lr, lr is None or lr > 0),
+                            ("--lr", lr, lr is None or (finite(lr) and lr > 0)),
                             ("--batch-size", batch_size, batch_size is None or batch_size >= 1),
-                            ("--warmup", warmup, warmup is None or warmup >= 0),
+                            ("--warmup", warmup, warmup is None or (finite(warmup) and 0 <= warmup <= MAX_EPOCHS)),
                             ("--momentum", momentum, momentum is None or 0 <= momentum < 1),
-                            ("--weight-decay", weight_decay, weight_decay is None or weight_decay >= 0)):
+                            ("--weight-decay", weight_decay, weight_decay is None or
+                             (finite(weight_decay) and weight_decay >= 0))):
         if not ok:
-            raise typer.BadParameter(f"{value} is out of range", param_hint=name)
+            raise typer.BadParameter(f"{value} is out of range" + (f" (at most {MAX_EPOCHS} epochs)" if name in
+                                     ("--epochs", "--warmup") and value == value else ""), param_hint=name)
     ms = None
     if milestones is not None:
         try:
@@ -82,6 +91,9 @@ def _overrides(epochs: int | None, lr: float | None, batch_size: int | None, mil
         except ValueError:
             raise typer.BadParameter(f"{milestones!r} is not a comma-separated list of epochs",
                                      param_hint="--milestones") from None
+        if not all(finite(m) and 0 < m <= MAX_EPOCHS for m in ms):
+            raise typer.BadParameter(f"{milestones!r}: each milestone must be an epoch in (0, {MAX_EPOCHS}]",
+                                     param_hint="--milestones")
     return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "milestones": ms, "warmup_epochs": warmup,
             "momentum": momentum, "weight_decay": weight_decay, "warmup_offset": warmup_offset}
 
@@ -148,15 +160,16 @@ def _plan_lines(event: dict[str, Any]) -> list[str]:
     """The plan, before training: what, recipe, steps, device, data, estimate (and on a slow CPU, how to shorten it)."""
     command = event.get("command", "verify")
     test = f"{event['test_images']:,} images" if event.get("test_images") else "its images"
-    what = (f"{event.get('arch', '?')} ({event.get('sparsity', 0.0):.2%} sparse)" if command == "verify"
+    what = (f"{event.get('arch', '?')} ({event.get('sparsity', 0.0):.2%} sparse)" if command in ("verify", "lmc")
             else f"{event.get('arch', '?')}, {_plural(event.get('levels'), 'level')} after the dense level 0")
-    lines = [f"plan: {command} {what} on {event.get('dataset', '?')}, top-1 on its {event.get('split', 'test')} "
+    metric = "test error along the path between two copies" if command == "lmc" else "top-1"
+    lines = [f"plan: {command} {what} on {event.get('dataset', '?')}, {metric} on its {event.get('split', 'test')} "
              f"split ({test})"]
     if event.get("recipe"):
         lines.append(f"  recipe: {event['recipe']}")
     origin = " (the source ticket's contract)" if event.get("contract") == "source_provenance" else ""
     train = f"{event['train_images']:,} training images" if event.get("train_images") else "the training split"
-    if command == "verify":
+    if command in ("verify", "lmc"):
         steps = (f"steps {event['start_step']} -> {event['steps']} ({event['steps'] - event['start_step']} steps, "
                  f"{event.get('steps_per_epoch', '?')} an epoch), rewind {event['rewind']}{origin}, "
                  f"lr {event['lr']:g} at the start")
@@ -166,6 +179,10 @@ def _plan_lines(event: dict[str, Any]) -> list[str]:
                  f"(from level {event.get('level', 0)}, step {event.get('start_step', 0)})")
     lines.append(f"  training: {steps}; {train}, batch {event.get('batch_size', '?')}, "
                  f"augmentation {event.get('augmentation') or 'unknown'}")
+    if command == "lmc":
+        orders = event.get("data_orders") or ["?", "?"]
+        lines.append(f"  lmc: two copies, data orders {orders[0]} and {orders[1]} (same mask, init and data), then "
+                     f"the test error at {event.get('points')} points of the linear path between them")
     if event.get("device"):
         procs = event.get("world_size", 1)
         lines.append(f"  device: {event['device']}, {procs} process{'es' if procs != 1 else ''}")
@@ -183,6 +200,8 @@ def _train_text(event: dict[str, Any]) -> tuple[str, str]:
     """``(where, info)`` of a training progress event: ``level 1/4 epoch 2/3`` and the step, loss, speed, ETA."""
     level, levels = event.get("level"), event.get("levels")
     where = f"level {level}/{levels} " if levels is not None else ""  # verify's level is the ticket's, not a stage
+    if event.get("copy"):  # lmc trains two copies
+        where = f"copy {event['copy']} "
     ips = event.get("images_per_sec") or 0.0
     info = (f"step {event['step']}/{event['steps']}  loss {event['loss']:.3f}  acc {event['acc']:.1f}%  "
             f"{ips:,.0f} img/s  ETA {_fmt_eta(event.get('eta_s'))}")
@@ -199,6 +218,8 @@ def _event_line(event: dict[str, Any]) -> str | None:
     if phase == "level":
         return (f"level {event['level']}/{event['levels']}: {event['sparsity']:.2%} sparse, "
                 f"top-1 {event['top1']:.2f}%  -> {event['path']}")
+    if phase == "point":
+        return f"lmc point {event['index']}/{event['points']}: alpha {event['alpha']:.3f}, test error {event['error']:.2f}%"
     if phase == "resume":
         return f"resuming at level {event['level']}, step {event['step']}"
     if phase == "interrupted":
@@ -334,7 +355,7 @@ def find(
     weight_decay: WeightDecay = None,
     recipe: RecipeName = None,
     subset: Subset = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds the initialization, subset, data order and "
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seeds the initialization, subset, data order and "
                                                      "augmentation.")] = 0,
     prune_count: Annotated[str, typer.Option("--prune-count", help="reference: ceil(rate x remaining) pruned, "
                                                                    "ties pruned (open_lth); round: keep "
@@ -451,9 +472,10 @@ def _reproduction(ticket: Any, dataset: str, asked: dict[str, Any]) -> tuple[dic
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise typer.BadParameter(f"--reproduce takes the budget from the record; drop {flags}",
                                  param_hint="--reproduce")
-    if not ticket.results:
-        raise typer.BadParameter("the ticket records no result to reproduce", param_hint="--reproduce")
-    last = dict(ticket.results[-1])
+    tops = [r for r in ticket.results if r.get("metric", "top1") == "top1"]  # not an lmc error barrier
+    if not tops:
+        raise typer.BadParameter("the ticket records no top-1 result to reproduce", param_hint="--reproduce")
+    last = dict(tops[-1])
     if last.get("dataset") not in (None, dataset):
         raise typer.BadParameter(f"the ticket's last result is on {last['dataset']}, not {dataset}",
                                  param_hint="--dataset")
@@ -493,7 +515,7 @@ def verify(
     weight_decay: WeightDecay = None,
     recipe: RecipeName = None,
     subset: Subset = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the data order (default: the "
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of the data order (default: the "
                                                                "ticket's).")] = None,
     device: Device = "auto",
     compile: Compile = False,

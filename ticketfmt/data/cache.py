@@ -1,4 +1,4 @@
-"""The uint8 tensor cache: sources decoded once into ``[N, H, W, 3]`` tensors, kept as safetensors.
+"""The uint8 tensor cache: sources decoded once into ``[N, H, W, 3]`` tensors (MNIST: ``[N, H, W, 1]``), as safetensors.
 
 A split of a small-image dataset (a JPEG tarball, torchvision's CIFAR, or an ImageFolder tree
 served at a small network input) is decoded once, in worker processes, into an
@@ -24,11 +24,13 @@ Example:
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import io
 import json
 import multiprocessing
 import os
+import struct
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +56,7 @@ __all__ = [
     "subset_indices",
     "eval_split_name",
     "check_identity",
+    "read_idx",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -125,7 +128,7 @@ def cache_path(name: str, split: Split, cache_dir: str | Path | None = None, siz
 
 @dataclass(frozen=True, eq=False)
 class ImageTensors(torch.utils.data.Dataset):
-    """A decoded small-image split: uint8 ``images [N, H, W, 3]`` and int64 ``labels [N]``.
+    """A decoded small-image split: uint8 ``images [N, H, W, 3]`` (``[N, H, W, 1]`` grayscale) and int64 ``labels [N]``.
 
     Indexing gives ``(image, label)`` like a ``TensorDataset``.
 
@@ -395,8 +398,75 @@ def _resized(data: ImageTensors, size: int | None) -> ImageTensors:
         return data
     from PIL import Image
 
-    out = np.stack([np.asarray(fit_image(Image.fromarray(a), size)) for a in data.images.numpy()])
-    return ImageTensors(torch.from_numpy(out), data.labels, data.classes)
+    gray = data.images.shape[-1] == 1  # PIL takes a grayscale image as [H, W]
+    arrays = data.images.numpy()[..., 0] if gray else data.images.numpy()
+    out = np.stack([np.asarray(fit_image(Image.fromarray(a), size)) for a in arrays])
+    return ImageTensors(torch.from_numpy(out[..., None] if gray else out), data.labels, data.classes)
+
+
+_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+"""The idx files of each MNIST split, as torchvision's ``MNIST`` names them (plain, or with ``.gz``)."""
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file (MNIST's format: big-endian dims, then unsigned bytes) as a uint8 array; ``.gz`` files too.
+
+    Example:
+        >>> read_idx("tests/data/mnist-mini/raw/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
+        (20,)
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read {path}: {e}", fix="the file looks damaged; copy it again") from e
+    ndim = data[3] if len(data) >= 4 and data[:3] == b"\0\0\x08" else 0
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim]) if ndim and len(data) >= 4 + 4 * ndim else ()
+    if not dims or len(data) - 4 - 4 * ndim != int(np.prod(dims)):
+        raise DataError(f"{path} is not an idx file of unsigned bytes (MNIST's format)",
+                        fix="use the MNIST files as torchvision downloads them")
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+MNIST_CLASSES = ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+                 "8 - eight", "9 - nine")
+"""MNIST's class names as torchvision's ``MNIST.classes`` gives them."""
+
+
+def _idx_paths(spec: DatasetSpec, split: Split, root: Path) -> list[Path] | None:
+    raw = root / str(spec.archive_root) / "raw"
+    found = [next((p for p in (raw / n, raw / f"{n}.gz") if p.is_file()), None) for n in _IDX_FILES[split]]
+    return None if None in found else found  # type: ignore[return-value]
+
+
+def _decode_idx(spec: DatasetSpec, split: Split, root: Path, progress: Progress | None) -> ImageTensors:
+    """Read a split of an MNIST-format dataset under ``root``; ``mnist`` is downloaded by torchvision when missing."""
+    paths = _idx_paths(spec, split, root)
+    if paths is None and spec.name == "mnist":
+        import torchvision
+
+        if progress:
+            progress(f"downloading {spec.name} to {root}", 0, 1)
+        try:
+            torchvision.datasets.MNIST(root=str(root), train=split == "train", download=True)
+        except Exception as e:  # noqa: BLE001 - URLError, OSError, RuntimeError, ...
+            raise DataError(f"{spec.name}: could not download to {root} ({type(e).__name__}: {e})",
+                            fix="go online, or put torchvision's MNIST files in DATA/MNIST/raw (--data-dir or "
+                                "TICKETFMT_DATA)") from e
+        paths = _idx_paths(spec, split, root)
+    if paths is None:
+        raise DataError(f"{spec.name}: no {_IDX_FILES[split][0]}[.gz] in {root / str(spec.archive_root) / 'raw'}",
+                        fix="pass --data-dir (or set TICKETFMT_DATA) to the folder holding "
+                            f"{spec.archive_root}/raw/")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{spec.name} {split}: {paths[0].name} and {paths[1].name} do not hold images and their "
+                        "labels", fix="use the MNIST files as torchvision downloads them")
+    return ImageTensors(torch.from_numpy(images.copy())[..., None], torch.from_numpy(labels.astype(np.int64)),
+                        MNIST_CLASSES)
 
 
 # --------------------------------------------------------------------------- cache files
@@ -593,6 +663,11 @@ def _source(spec: DatasetSpec, split: Split, data_dir: Path | None, progress: Pr
                        lambda: {split: _decode_folder(spec.name, root, side, progress, workers)})
     base = data_dir if data_dir is not None else default_data_dir()
     resize = None if size == spec.image_size else size  # the cache file's name says when it is resized
+    if spec.source == "idx":
+        paths = _idx_paths(spec, split, base) or []
+        fingerprint = ";".join(f or "" for f in map(_file_fingerprint, paths)) or None
+        return _Source(spec.name, resize, fingerprint,
+                       lambda: {split: _resized(_decode_idx(spec, split, base, progress), resize)})
     if spec.source == "archive":
         archive = base / str(spec.archive)
 
@@ -620,7 +695,7 @@ def _cached_tensors(spec: DatasetSpec, split: Split, data_dir: Path | None, cach
         archive = (data_dir if data_dir is not None else default_data_dir()) / str(spec.archive)
         for s in sorted(decoded, key=("train", "test").index):
             _check_decoded_identity(spec, s, decoded[s], archive)
-    elif spec.source == "torchvision":
+    elif spec.source in ("torchvision", "idx"):
         _check_decoded_identity(spec, split, decoded[split], data_dir or default_data_dir())
     for s, d in decoded.items():  # one pass of an archive caches every split
         _write_cache(cache_path(src.key, s, cache_dir, src.size), d, spec, s, src.fingerprint)  # type: ignore[arg-type]

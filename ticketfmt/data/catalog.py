@@ -7,7 +7,7 @@ a module of your own imported from ``ticketfmt/data/__init__.py``).
 Example:
     >>> from ticketfmt.data import DATASETS
     >>> [n for n in DATASETS]
-    ['cifar10', 'cifar100', 'cifar10-jpeg', 'cifar10-mini', 'imagenet', 'imagefolder']
+    ['cifar10', 'cifar100', 'cifar10-jpeg', 'cifar10-mini', 'imagenet', 'imagefolder', 'mnist', 'mnist-mini']
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ticketfmt.data.specs import (
     CIFAR100_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    MNIST_MEAN,
+    MNIST_STD,
     DatasetSpec,
     register_dataset,
 )
@@ -56,4 +58,16 @@ register_dataset(DatasetSpec(
     "imagefolder", 0, 224, IMAGENET_MEAN, IMAGENET_STD, False, "imagefolder",
     resize=256, test_dirs=("val", "test"),
     description="imagefolder:PATH, any ImageFolder tree with train/ and val/ or test/",
+))
+# MNIST as torchvision keeps it (DATA/MNIST/raw/*-ubyte, or the .gz files): read with numpy, downloaded with
+# torchvision.datasets.MNIST only when the files are missing. Grayscale and normalized with its own statistics, as
+# open_lth's MNIST (which never augments: the LeNet recipe, mnist_lenet, trains without augmentation).
+register_dataset(DatasetSpec(
+    "mnist", 10, 28, MNIST_MEAN, MNIST_STD, True, "idx", archive_root="MNIST", channels=1, own_stats=True,
+    split_sizes=(60_000, 10_000),
+    description="MNIST via torchvision's files (DATA/MNIST/raw, downloaded with torchvision when online)",
+))
+register_dataset(DatasetSpec(
+    "mnist-mini", 10, 28, MNIST_MEAN, MNIST_STD, True, "idx", archive_root="mnist-mini", channels=1,
+    own_stats=True, description="a tiny MNIST-format set, DATA/mnist-mini/raw/*-ubyte.gz (tests/data has one)",
 ))

@@ -50,7 +50,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 class TensorLoader:
-    """Batches of a uint8 NHWC image tensor held on the training device.
+    """Batches of a uint8 NHWC image tensor (RGB, or one grayscale channel) held on the training device.
 
     Every batch is ``(images, labels)``: ``images`` float, NCHW, normalized with
     ``mean``/``std`` and in ``channels_last`` memory format; ``labels`` int64. With
@@ -80,8 +80,8 @@ class TensorLoader:
                  train: bool = False, shuffle: bool | None = None, augment: bool | None = None,
                  drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
                  pad: int = 4, dtype: torch.dtype = torch.float32) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise DataError(f"TensorLoader needs uint8 images [N, H, W, 3], got "
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise DataError(f"TensorLoader needs uint8 images [N, H, W, 3] (or [N, H, W, 1]: grayscale), got "
                             f"{images.dtype} {tuple(images.shape)}", fix="pass ImageTensors.images")
         if labels.shape != images.shape[:1]:
             raise DataError(f"{labels.shape[0]} labels for {images.shape[0]} images",

@@ -125,6 +125,16 @@ def _network_side(input_size: Any) -> int | None:
     return int(side[0])
 
 
+def _check_channels(dataset: str, spec: DatasetSpec, input_size: Any) -> None:
+    """A grayscale dataset (MNIST) feeds only a one-channel network, an RGB one only a three-channel one."""
+    shape = getattr(input_size, "input_size", input_size)
+    if isinstance(shape, tuple | list) and len(shape) == 3 and int(shape[0]) != spec.channels:
+        what = {1: "grayscale", 3: "RGB"}.get(spec.channels, f"{spec.channels}-channel")
+        raise DataError(f"{dataset} holds {what} images but the network takes {int(shape[0])} input channels",
+                        fix="pick a dataset and an architecture that match (mnist for mnist_lenet_*, cifar10 for the "
+                            "CIFAR networks)")
+
+
 def _probe_images(folder: Path) -> list[Path]:
     """The first, middle and last image of a class folder (sorted names)."""
     try:
@@ -214,6 +224,7 @@ def input_pipeline(dataset: str, input_size: Any = None, *, data_dir: str | Path
         ticketfmt.errors.DataError: cifar10-mini holds 32x32 images but the network's input is 224x224; pass resize=True (--resize) to upscale them to 224x224, or pick an architecture with 32x32 input
     """
     spec = get_spec(dataset)
+    _check_channels(dataset, spec, input_size)
     mean, std = normalization(spec, normalize)
     if crop not in CROPS:
         raise DataError(f"unknown crop {crop!r}", fix=f"choose one of {', '.join(CROPS)}")

@@ -32,13 +32,15 @@ __all__ = [
     "CIFAR10_STD",
     "CIFAR100_MEAN",
     "CIFAR100_STD",
+    "MNIST_MEAN",
+    "MNIST_STD",
     "register_dataset",
     "unregister_dataset",
     "get_spec",
     "normalization",
 ]
 
-Source = Literal["torchvision", "archive", "imagefolder"]
+Source = Literal["torchvision", "archive", "imagefolder", "idx"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,6 +48,8 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
 
 NORMALIZE = ("reference", "cifar")
 """Input normalizations: ``reference`` (ImageNet's mean/std on every dataset, as open_lth's
@@ -64,11 +68,16 @@ class DatasetSpec:
             usual network input for it (224 for ImageNet-style folders).
         mean: per-channel mean of the dataset's [0, 1] pixel values, RGB (``normalize="cifar"``).
         std: per-channel standard deviation of the dataset's [0, 1] pixel values, RGB.
+        channels: 3 (RGB) or 1 (grayscale: MNIST); ``mean`` and ``std`` have one value a channel.
+        own_stats: the reference normalizes this dataset with its own ``mean``/``std``, not
+            ImageNet's (open_lth's MNIST: 0.1307, 0.3081), so ``normalize="reference"`` does too.
         small: True when the source holds only ``image_size`` x ``image_size`` images that
             decode into the uint8 tensor cache (torchvision CIFAR, JPEG archives).
-        source: ``"torchvision"``, ``"archive"`` (a tarball in the data folder) or ``"imagefolder"``.
+        source: ``"torchvision"``, ``"archive"`` (a tarball in the data folder), ``"imagefolder"``,
+            or ``"idx"`` (MNIST-format idx files, as torchvision's ``MNIST`` keeps them).
         archive: the tarball's file name in the data folder (archives only).
-        archive_root: the top folder inside the tarball (archives only).
+        archive_root: the top folder inside the tarball (archives); the folder holding ``raw/``
+            with the idx files (``MNIST``, torchvision's layout: ``DATA/MNIST/raw/``).
         path: the ImageFolder root of an ``imagefolder:PATH`` dataset.
         resize: the resize side before the center crop at evaluation (ImageFolder sources).
         test_dirs: folder names tried, in order, for the ``"test"`` split (ImageFolder sources).
@@ -89,8 +98,8 @@ class DatasetSpec:
     name: str
     num_classes: int
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     small: bool
     source: Source
     archive: str | None = None
@@ -101,6 +110,8 @@ class DatasetSpec:
     description: str = ""
     split_sizes: tuple[int, int] | None = None
     eval_split: str = "test"
+    channels: int = 3
+    own_stats: bool = False
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -150,10 +161,10 @@ def get_spec(name: str) -> DatasetSpec:
     Example:
         >>> get_spec("cifar100").num_classes
         100
-        >>> get_spec("mnist")
+        >>> get_spec("svhn")
         Traceback (most recent call last):
         ...
-        ticketfmt.errors.DataError: unknown dataset 'mnist'; choose one of cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet or imagefolder:PATH
+        ticketfmt.errors.DataError: unknown dataset 'svhn'; choose one of cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet, mnist, mnist-mini or imagefolder:PATH
     """
     if name in DATASETS and name != "imagefolder":
         return DATASETS[name]
@@ -169,7 +180,8 @@ def normalization(spec: DatasetSpec, normalize: str = "reference") -> tuple[tupl
     """The ``(mean, std)`` that batches of ``spec`` are normalized with.
 
     ``"reference"``: ImageNet's mean/std whatever the dataset (open_lth normalizes CIFAR-10
-    that way too); ``"cifar"``: the dataset's own statistics (:attr:`DatasetSpec.mean`).
+    that way too), except a dataset the reference normalizes with its own statistics
+    (:attr:`DatasetSpec.own_stats`: MNIST); ``"cifar"``: the dataset's own statistics (:attr:`DatasetSpec.mean`).
 
     Raises:
         DataError: ``normalize`` is not one of :data:`NORMALIZE`.
@@ -181,7 +193,7 @@ def normalization(spec: DatasetSpec, normalize: str = "reference") -> tuple[tupl
         (0.4914, 0.4822, 0.4465)
     """
     if normalize == "reference":
-        return IMAGENET_MEAN, IMAGENET_STD
+        return (spec.mean, spec.std) if spec.own_stats else (IMAGENET_MEAN, IMAGENET_STD)
     if normalize == "cifar":
         return spec.mean, spec.std
     raise DataError(f"unknown normalization {normalize!r}", fix=f"choose one of {', '.join(NORMALIZE)}")

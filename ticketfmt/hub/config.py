@@ -105,6 +105,8 @@ def preprocessing(ticket: Ticket) -> dict[str, Any]:
             mean, std = normalization(get_spec(dataset), normalize)
     except TicketError:  # a dataset this installation does not know: the reference normalization
         normalize = "reference"
+    if len(mean) != c:  # no dataset on record for a grayscale (or other) network: the channel mean of the default
+        mean, std = (sum(mean) / len(mean),) * c, (sum(std) / len(std),) * c
     small = max(h, w) <= SMALL_INPUT
     return {"input_size": [c, h, w], "mean": [float(x) for x in mean], "std": [float(x) for x in std],
             "resize": None if small else int(round(h / 0.875)), "center_crop": None if small else h,

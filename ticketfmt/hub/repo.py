@@ -50,6 +50,7 @@ from ticketfmt.errors import (HubAuthError, HubError, HubNotFoundError, HubOffli
                               TicketError, TicketFormatError)
 from ticketfmt.hub.config import CONFIG_FILE, INDEX_FILE, is_ticketfmt_config, timm_architecture
 from ticketfmt.hub.fetch import fetch_file, is_transport_error
+from ticketfmt.metadata import ANALYSIS_SOURCES
 
 if TYPE_CHECKING:
     from ticketfmt.ticket import Ticket
@@ -73,9 +74,14 @@ MAX_CONFIG_BYTES = 10_000_000
 
 
 # -- verification ----------------------------------------------------------------------------------
+def is_evaluation(result: Any) -> bool:
+    """Whether one ``results`` entry is an evaluation (a ``value``, not an analysis such as an error barrier)."""
+    return isinstance(result, dict) and result.get("value") is not None and result.get("source") not in ANALYSIS_SOURCES
+
+
 def is_verified(results: Any) -> bool:
-    """Whether a ticket's ``results`` record at least one evaluation (an entry with a ``value``)."""
-    return isinstance(results, list) and any(isinstance(r, dict) and r.get("value") is not None for r in results)
+    """Whether a ticket's ``results`` record at least one evaluation (:func:`is_evaluation`)."""
+    return isinstance(results, list) and any(is_evaluation(r) for r in results)
 
 
 # -- the repo folder ----------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ def open_lth_recipe(hparams: Mapping[str, Mapping[str, str]], rewind: str) -> tu
         # open_lth: SGD(momentum=momentum or nesterov_momentum or 0, nesterov=nesterov_momentum > 0)
         "momentum": float(train.get("momentum") or nesterov or 0.0),
         "weight_decay": float(train.get("weight_decay") or 0),
-        "nesterov": nesterov > 0, "optimizer": "sgd", "rewind": rewind, "augmentation": _augmentation(data),
+        "nesterov": nesterov > 0, "optimizer": "sgd", "schedule": "step", "rewind": rewind,
+        "augmentation": _augmentation(data),
         "overrides": [],
     }, ""
 

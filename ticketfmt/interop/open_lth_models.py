@@ -6,6 +6,8 @@ open_lth (and ElasticLTH, built on it) names its networks ``cifar_resnet_N[_W]``
 ResNet with [2, 3, 4, 3] blocks, ``torchvision/resnet_basic-2-3-4-3`` here, not timm's
 bottleneck ``resnet26``. A change_depth branch of ElasticLTH does not record its target
 network in any file, so :func:`infer_open_lth_arch` reads it off the checkpoint's keys.
+The networks of the paper's appendix (``cifar_vggnfc_D_W_N``, ``mnist_lenet_N1_N2...``,
+``cifar_mobilenetv1[_N]``) have the same names and state-dict keys here as in the reference.
 
 Example:
     >>> arch_from_open_lth("cifar_resnet_20"), arch_from_open_lth("imagenet_resnet_26")
@@ -32,6 +34,8 @@ _IMAGENET_RESNETS: dict[int, tuple[str, tuple[int, ...]]] = {
     200: ("bottleneck", (3, 24, 36, 3)),
 }
 _STANDARD_WIDTH = {"cifar_resnet": 16, "imagenet_resnet": 64}
+_SAME_NAMES = re.compile(r"cifar_vggnfc_|mnist_lenet_|cifar_mobilenetv1")
+"""The families whose names and state-dict keys are the reference's own (ticketfmt/zoo/vggnfc, lenet, mobilenet)."""
 
 
 def arch_from_open_lth(model_name: str) -> str:
@@ -42,6 +46,8 @@ def arch_from_open_lth(model_name: str) -> str:
         ('torchvision/resnet50', 'cifar_vgg16')
     """
     m = _MODEL_NAME.fullmatch(model_name.strip())
+    if not m and _SAME_NAMES.match(model_name.strip()):
+        return _arch(model_name.strip())  # the appendix networks: the reference's grammar is ours
     if not m:
         raise ConversionError(f"open_lth model {model_name!r} is not supported",
                               fix="ticketfmt imports cifar_resnet_N, cifar_vgg_N and imagenet_resnet_D runs; give "
@@ -78,6 +84,8 @@ def open_lth_key_map(spec: ArchSpec) -> dict[str, str]:
         prefixes = _cifar_vgg_prefixes(spec)
     elif spec.family == "resnet":
         prefixes = {"": "model."}
+    elif spec.family in ("cifar_vggnfc", "mnist_lenet", "cifar_mobilenetv1"):
+        return {k: k for k in state_dict_shapes(spec)}
     else:
         raise ConversionError(f"{spec.id}: only CIFAR ResNets, CIFAR VGGs and ImageNet ResNets can be imported from "
                               "open_lth", fix="give --arch cifar_resnetN, cifar_vggN or torchvision/resnetN")
@@ -128,6 +136,9 @@ def infer_open_lth_arch(state: Mapping[str, torch.Tensor]) -> str:
         >>> infer_open_lth_arch({k: torch.zeros(16, 3, 3, 3) for k in keys})
         'cifar_resnet8'
     """
+    appendix = _appendix_arch(state)
+    if appendix is not None:
+        return appendix
     if any(k.startswith("model.layer") for k in state):
         counts: dict[int, int] = {}
         for k in state:
@@ -155,6 +166,25 @@ def infer_open_lth_arch(state: Mapping[str, torch.Tensor]) -> str:
         return _arch("cifar_vgg-" + "-".join(map(str, stages)))
     raise ConversionError("cannot tell the architecture from the checkpoint's keys (no blocks.N, layers.N or "
                           "model.layerS)", fix="give the architecture with --arch")
+
+
+def _appendix_arch(state: Mapping[str, torch.Tensor]) -> str | None:
+    """A LeNet (``fc_layers.N``), MobileNetV1 (``layers_part2.N``) or VGG-nFC (``classifier.N``) checkpoint's id."""
+    widths = {int(m.group(1)): v.shape[0] for k, v in state.items()
+              if (m := re.fullmatch(r"fc_layers\.(\d+)\.weight", k))}
+    if widths:
+        return _arch("mnist_lenet_" + "_".join(str(widths[i]) for i in sorted(widths)))
+    part2 = {int(m.group(1)) for k in state if (m := re.match(r"layers_part2\.(\d+)\.", k))}
+    if part2:
+        return _arch(f"cifar_mobilenetv1_{len(part2)}")
+    hidden = [k for k in state if re.fullmatch(r"classifier\.\d+\.weight", k)]
+    first = state.get("layers.0.conv.weight")
+    if not hidden or not isinstance(first, torch.Tensor):
+        return None
+    convs = sum(1 for k in state if re.fullmatch(r"layers\.\d+\.conv\.weight", k))
+    depth = convs + 3  # VGG-D: D - 3 convs
+    width = first.shape[0]
+    return _arch(f"cifar_vggnfc_{depth}_{width}_{len(hidden) + 1}")
 
 
 def _check_width(state: Mapping[str, torch.Tensor], key: str, kind: str) -> None:

@@ -29,6 +29,7 @@ import torch
 from ticketfmt.checks import empty_layers, refuse_empty_layers
 from ticketfmt.errors import MaskError, TicketError
 from ticketfmt.pruning.registry import get_pruner
+from ticketfmt.pruning.reinit import reinit
 from ticketfmt.ticket import Ticket
 
 __all__ = ["prune", "keep_top", "layer_counts_like", "dense_layers", "collapse_fix"]
@@ -153,8 +154,20 @@ def collapse_fix(ticket: Ticket, layers: Iterable[str]) -> str:
             "it anyway")
 
 
+def _reinit(ticket: Ticket, sparsity: float | None, like: Ticket | None, seed: int | None,
+            init: str | None = None, **_: Any) -> Ticket:
+    """``method="reinit"``: ``like``'s mask and contract on a fresh initialization (:func:`~ticketfmt.pruning.reinit.reinit`)."""
+    if like is None:
+        raise TicketError("reinit keeps the mask of another ticket", fix="pass --like T (like=T)")
+    layer_counts_like(ticket, like)  # the same architecture and layers
+    if sparsity is not None and abs(sparsity - like.sparsity) > 1e-6:
+        raise TicketError(f"reinit keeps the --like ticket's sparsity ({like.sparsity:.2%}), not {sparsity:.2%}",
+                          fix="drop --sparsity")
+    return reinit(like, seed, init=init)
+
+
 def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitude", *, like: Ticket | None = None,
-          seed: int = 0, keep_dense: Iterable[str] = (), min_density: float = 0.0, allow_empty_layers: bool = False,
+          seed: int | None = None, keep_dense: Iterable[str] = (), min_density: float = 0.0, allow_empty_layers: bool = False,
           **kwargs: Any) -> Ticket:
     """Prune ``ticket`` to ``sparsity`` (or to ``like``'s per-layer densities) with ``method``.
 
@@ -169,10 +182,15 @@ def prune(ticket: Ticket, sparsity: float | None = None, method: str = "magnitud
     others are pruned harder) and ``min_density`` (every layer keeps at least this fraction
     of its weights, its best-scored ones). The total sparsity stays exact with both.
 
+    ``method="reinit"``: ``like``'s mask and contract on a fresh init (:func:`~ticketfmt.pruning.reinit`).
+
     Example:
         >>> t = prune(ticket, 0.9, method="random", seed=1)  # doctest: +SKIP
         >>> t = prune(resnet50_ticket, 0.8, keep_dense=["fc"])  # doctest: +SKIP
     """
+    if method == "reinit":
+        return _reinit(ticket, sparsity, like, seed, **kwargs)
+    seed = 0 if seed is None else seed
     scorer = get_pruner(method)
     total = sum(m.numel() for m in ticket.masks.values())
     counts = layer_counts_like(ticket, like) if like is not None else None

@@ -15,6 +15,7 @@ One job per module:
 - :mod:`~ticketfmt.train.runfiles`: checkpoints, the metrics log, the run config;
 - :mod:`~ticketfmt.train.imp`: the IMP run (:class:`ImpRun`) and :func:`find`;
 - :mod:`~ticketfmt.train.verify`: :func:`verify` and a ticket's training contract.
+- :mod:`~ticketfmt.train.lmc`: :func:`lmc`, linear mode connectivity (two copies, the error barrier).
 
 Example:
     >>> from ticketfmt.train import find, verify  # doctest: +SKIP
@@ -27,6 +28,7 @@ Example:
 from ticketfmt.train.dist import Dist, cpu_threads, init_distributed, resolve_device
 from ticketfmt.train.fidelity import LEGACY, REFERENCE, ImpOptions, imp_keep, reference_prune, round_prune
 from ticketfmt.train.imp import FindResult, ImpPlan, ImpRun, find
+from ticketfmt.train.lmc import Connectivity, error_barrier, interpolate, lmc
 from ticketfmt.train.loop import Masker, ProgressFn, Span, Stop, Trainer, evaluate, train_steps
 from ticketfmt.train.recipes import PROTOCOLS, RECIPES, Recipe, get_recipe, parse_rewind, protocol, recipe_for
 from ticketfmt.train.rundata import DataFactory, RunData, make_data
@@ -39,4 +41,5 @@ __all__ = [
     "ImpOptions", "REFERENCE", "LEGACY", "reference_prune", "round_prune", "imp_keep", "level_name",
     "CHECKPOINT", "METRICS", "RUN_CONFIG", "Recipe", "RECIPES", "get_recipe", "recipe_for", "parse_rewind",
     "RunData", "DataFactory", "make_data", "budget_of", "protocol", "PROTOCOLS", "cpu_threads",
+    "lmc", "Connectivity", "interpolate", "error_barrier",
 ]

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
+import socket
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +29,8 @@ from torch import nn
 
 from ticketfmt.errors import TicketError
 
-__all__ = ["Dist", "resolve_device", "init_distributed", "start_run", "barrier", "sync_batchnorm", "device_name", "cpu_threads"]
+__all__ = ["Dist", "resolve_device", "init_distributed", "start_run", "barrier", "sync_batchnorm", "device_name", "cpu_threads",
+           "shared_threads", "running_jobs", "jobs_dir", "JOBS_ENV"]
 
 
 @dataclass(frozen=True)
@@ -108,12 +113,105 @@ def barrier(dist: Dist) -> None:
         tdist.barrier()
 
 
-@contextlib.contextmanager
-def cpu_threads(threads: int | None) -> Iterator[int]:
-    """Run the block with ``threads`` torch CPU threads (None: as they are); yields the count in use.
+JOBS_ENV = "TICKETFMT_JOBS_DIR"
+"""Overrides the folder where running training jobs leave a note (default ``~/.cache/ticketfmt/jobs``)."""
 
-    CPU results are bit-reproducible at a given thread count (the reductions of a convolution
-    are split by thread), so runs record the count and re-runs can ask for it.
+
+def jobs_dir() -> Path:
+    """The folder of the notes of this machine's running training jobs: ``$TICKETFMT_JOBS_DIR`` or
+    ``~/.cache/ticketfmt/jobs``."""
+    return Path(os.environ.get(JOBS_ENV) or Path.home() / ".cache" / "ticketfmt" / "jobs")
+
+
+def shared_threads(available: int, jobs: int) -> int:
+    """The torch CPU threads of a run that does not choose: ``available`` threads shared by ``jobs`` running jobs.
+
+    Two jobs that each take every core collapse (2 cores, 2 jobs of 2 threads: ~35 images/s each
+    for ResNet-20, against ~180 each with 1 thread; issue 13), so each gets its share, at least 1.
+
+    Example:
+        >>> shared_threads(2, 1), shared_threads(2, 2), shared_threads(8, 3), shared_threads(2, 5)
+        (2, 1, 2, 1)
+    """
+    return max(1, int(available) // max(1, int(jobs)))
+
+
+def _started(pid: int) -> str:
+    """The start time of process ``pid`` (Linux ``/proc``; ``""`` elsewhere): tells a reused pid from the job."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return not started or _started(pid) == started
+
+
+def running_jobs(folder: Path | None = None) -> list[dict[str, Any]]:
+    """The notes of the other training jobs running on this machine (a note whose process has ended is removed).
+
+    Example:
+        >>> running_jobs()  # doctest: +SKIP
+        [{'pid': 4242, 'host': 'box', 'started': '981234', 'threads': 1}]
+    """
+    folder, host, jobs = folder or jobs_dir(), socket.gethostname(), []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            note = json.loads(path.read_text())
+            pid, started = int(note["pid"]), str(note.get("started", ""))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or not a note
+        if note.get("host") != host or pid == os.getpid():
+            continue  # another machine sharing the home folder; this process (nested runs)
+        if _alive(pid, started):
+            jobs.append(note)
+        else:
+            path.unlink(missing_ok=True)
+    return jobs
+
+
+@contextlib.contextmanager
+def _job_note(threads: int | None, folder: Path) -> Iterator[int]:
+    """Count the other jobs and leave this one's note, under a lock (two jobs starting at once see each other);
+    yields the thread count. The notes are best effort: an unwritable cache counts no other job."""
+    note: Path | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a") as lock:
+            with contextlib.suppress(ImportError, OSError):
+                import fcntl  # POSIX; elsewhere the count is unlocked
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            n = int(threads) if threads is not None else shared_threads(torch.get_num_threads(),
+                                                                        1 + len(running_jobs(folder)))
+            note = folder / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+            note.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                        "started": _started(os.getpid()), "threads": n}))
+    except OSError:
+        n = int(threads) if threads is not None else torch.get_num_threads()
+    try:
+        yield n
+    finally:
+        if note is not None:
+            note.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, jobs_folder: Path | None = None) -> Iterator[int]:
+    """Run the block with ``threads`` torch CPU threads; yields the count in use.
+
+    ``threads=None`` (no ``--threads``): the threads as set (torch's default: the physical
+    cores, or ``OMP_NUM_THREADS``) shared by the ticketfmt training jobs running on this
+    machine, this one included (:func:`shared_threads`), at least 1. Each job leaves a note in
+    :func:`jobs_dir` while it runs. A run keeps its count to the end (CPU results are
+    bit-reproducible at a given thread count, which runs record and re-runs can ask for), so a
+    job started alone keeps every thread when a second one starts: give it ``--threads``.
 
     Example:
         >>> with cpu_threads(1) as n:
@@ -123,12 +221,11 @@ def cpu_threads(threads: int | None) -> Iterator[int]:
     if threads is not None and threads < 1:
         raise TicketError(f"threads must be at least 1, got {threads}", fix="pass --threads 1 or more")
     old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        yield torch.get_num_threads()
-    finally:
-        if threads is not None:
+    with _job_note(threads, jobs_folder or jobs_dir()) as n:
+        torch.set_num_threads(n)
+        try:
+            yield torch.get_num_threads()
+        finally:
             torch.set_num_threads(old)
 
 

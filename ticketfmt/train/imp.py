@@ -222,7 +222,7 @@ class ImpRun:
         span = train_steps(self.trainer, self.data.train, p.recipe, start=self.step, end=p.total_steps,
                            steps_per_epoch=p.steps_per_epoch, stream=data_stream(self.level, p.options.data_order),
                            whole_batches=self.data.whole_batches, on_step=self._on_step, on_epoch=self._on_epoch,
-                           report=self._report, stop=self.stop, on_stop=self._on_stop)
+                           report=self._report, stop=self.stop, on_stop=self._on_stop, label=f"level {self.level}")
         self.step = p.total_steps
         if span.seconds > 0:
             self.speeds[str(self.level)] = span.images_per_sec
@@ -432,6 +432,15 @@ def _saved_run(out: Path, config: dict[str, Any], resume: bool
     return None
 
 
+def _recorded_threads(out: Path) -> int | None:
+    """The thread count a run folder's ``run.json`` records (None when it records none)."""
+    try:
+        n = json.loads((out / RUN_CONFIG).read_text()).get("threads")
+    except (OSError, ValueError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
+
+
 def _plan(spec: ArchSpec, dataset: str, levels: int, rate: float, rec: Recipe, subset: int | None, seed: int,
           options: ImpOptions, out: Path, data: RunData, **extra: Any) -> ImpPlan:
     if spec.num_classes != data.num_classes:
@@ -501,6 +510,8 @@ def find(arch: str | ArchSpec, dataset: str, levels: int, *, out_dir: str | os.P
     out = Path(out_dir)
     saved = _saved_run(out, run_config(spec, dataset, rate, rec, subset, seed, opts, init, normalize, resize, crop),
                        resume)
+    if threads is None and saved is not None:  # a resumed run keeps its thread count (CPU results depend on it)
+        threads = _recorded_threads(out)
     dist, dev, emit = start_run(device, progress)
     with cpu_threads(threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,

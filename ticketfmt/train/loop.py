@@ -124,7 +124,7 @@ def _wrap(model: nn.Module, device: torch.device, dist: Dist, sync_bn: bool, com
 
 
 class Trainer:
-    """One model, its masks and its SGD optimizer, ready to take masked steps.
+    """One model, its masks and its optimizer (the recipe's: SGD or AdamW), ready to take masked steps.
 
     Args:
         model: the network (moved to ``device``, made ``channels_last``).
@@ -158,9 +158,7 @@ class Trainer:
         self.masker.mask_params()
         self.net = _wrap(model, device, self.dist, sync_bn, compile)
         self.autocast = device.type == "cuda"
-        self.opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                   weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
-                                   foreach=True)
+        self.opt = make_optimizer(model, recipe)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast:
@@ -192,7 +190,7 @@ class Trainer:
         return loss_sum.detach(), correct
 
     def restart_optimizer(self) -> None:
-        """Forget the optimizer's state (momentum): the next step is that of a fresh SGD optimizer."""
+        """Forget the optimizer's state (momentum, AdamW's moments): the next step is that of a fresh optimizer."""
         self.opt.state.clear()
 
     # -- state -------------------------------------------------------------------------------------
@@ -200,11 +198,17 @@ class Trainer:
         return _to_cpu_state(self.module.state_dict())
 
     def momentum(self) -> dict[str, torch.Tensor]:
+        """The optimizer's state by parameter name (what a checkpoint stores).
+
+        SGD's momentum buffer as ``name``; AdamW's moments and step count as ``name:exp_avg``,
+        ``name:exp_avg_sq`` and ``name:step``.
+        """
         out = {}
         for name, p in self.module.named_parameters():
-            buf = self.opt.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                out[name] = buf.detach().to("cpu", copy=True).contiguous()
+            for key, buf in self.opt.state.get(p, {}).items():
+                if isinstance(buf, torch.Tensor) and buf.numel():
+                    out[name if key == "momentum_buffer" else f"{name}:{key}"] = (
+                        buf.detach().to("cpu", copy=True).contiguous())
         return out
 
     def load(self, state: Mapping[str, torch.Tensor], momentum: Mapping[str, torch.Tensor] | None = None) -> None:
@@ -216,6 +220,23 @@ class Trainer:
             for name, p in self.module.named_parameters():
                 if name in momentum:
                     self.opt.state[p]["momentum_buffer"] = torch.empty_like(p).copy_(momentum[name])
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if f"{name}:{key}" in momentum:
+                        self.opt.state[p][key] = torch.empty_like(p).copy_(momentum[f"{name}:{key}"])
+                if f"{name}:step" in momentum:  # AdamW keeps its step count on the CPU
+                    self.opt.state[p]["step"] = momentum[f"{name}:step"].detach().clone().to(torch.float32)
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer over every parameter: SGD (the reference's) or AdamW (the ViT recipes).
+
+    Weight decay applies to every parameter in both, as the reference applies it (AdamW's is decoupled).
+    """
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.999), eps=1e-8,
+                                 weight_decay=recipe.weight_decay, foreach=True)
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov, foreach=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,6 +360,44 @@ class _Meter:
         self.images += n_global
 
 
+class _FiniteLoss:
+    """The first step whose loss was NaN or infinite: tracked on the device, checked every ``every`` steps.
+
+    On a CPU every step is checked (reading the loss costs nothing); on a GPU every ``every`` steps (a sync),
+    and under DDP the processes agree (the smallest bad step of any), so all stop together. The error names the
+    first bad step either way: training on would only spread the NaN into every weight, which the
+    ticket's checks would then blame on the init.
+    """
+
+    NONE = 2**62
+
+    def __init__(self, trainer: Trainer, recipe: Recipe, spe: int, label: str, every: int = 10) -> None:
+        self.dist, self.recipe, self.spe, self.label = trainer.dist, recipe, spe, label
+        self.device = trainer.device
+        self.every = 1 if self.device.type == "cpu" and not self.dist.enabled else every
+        self.first = torch.full((), self.NONE, dtype=torch.int64, device=self.device)
+
+    def add(self, loss_sum: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss_sum)
+        self.first = torch.where(bad, torch.minimum(self.first, torch.full_like(self.first, step)), self.first)
+
+    def check(self, step: int, always: bool = False) -> None:
+        if not always and step % self.every:
+            return
+        first = self.first
+        if self.dist.enabled:
+            first = first.clone() if self.device.type == "cuda" else first.cpu()
+            tdist.all_reduce(first, op=tdist.ReduceOp.MIN)
+        bad = int(first)
+        if bad < self.NONE:
+            where = f"{self.label}, " if self.label else ""
+            raise TicketError(f"training stopped: the loss became NaN or infinite at step {bad} ({where}epoch "
+                              f"{bad // self.spe + 1}, lr {self.recipe.lr_at(bad, self.spe):g}); nothing trained "
+                              "after it was saved",
+                              fix="lower the learning rate (--lr) or add a warm-up (--warmup); the init is not at "
+                                  "fault")
+
+
 @dataclass
 class _Hooks:
     """What :func:`train_steps` calls back (all optional)."""
@@ -350,6 +409,7 @@ class _Hooks:
     stop: Stop | None = None
     on_stop: Callable[[int], None] | None = None
     report_seconds: float = 5.0  # also report when a stretch of steps took this long (slow steps, a CPU)
+    finite: _FiniteLoss | None = None
 
 
 def _slice(x: torch.Tensor, y: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, torch.Tensor]:
@@ -362,7 +422,7 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
                 stream: int = 0, whole_batches: bool = True, on_step: Callable[[int], None] | None = None,
                 on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
                 report: Callable[[int, dict[str, float]], None] | None = None, report_every: int = 10,
-                stop: Stop | None = None, on_stop: Callable[[int], None] | None = None) -> Span:
+                stop: Stop | None = None, on_stop: Callable[[int], None] | None = None, label: str = "") -> Span:
     """Train optimizer steps ``start .. end - 1`` of the recipe's schedule.
 
     Step ``s`` is batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, whose order
@@ -372,8 +432,11 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
     end of each epoch, ``report(step, stats)`` every ``report_every`` steps (or sooner when those
     steps take over 5 s, so slow devices still report steadily). When ``stop`` is
     requested, ``on_stop(step)`` runs at the next step boundary and ``KeyboardInterrupt`` is raised.
+    A NaN or infinite loss stops training with a ``TicketError`` naming the first such step (and
+    ``label``, e.g. ``"level 2"``), before any later ``on_epoch`` (no checkpoint of diverged weights).
     """
     hooks = _Hooks(on_step, on_epoch, report, report_every, stop, on_stop)
+    hooks.finite = _FiniteLoss(trainer, recipe, steps_per_epoch, label)
     span = Span()
     step = start
     while step < end:
@@ -403,6 +466,9 @@ def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, s
                 continue
             x, y = _slice(x, y, dist)
         loss_sum, correct = trainer.step(x, y, recipe.lr_at(step, spe), n_global)
+        if hooks.finite is not None:
+            hooks.finite.add(loss_sum, step)
+            hooks.finite.check(step + 1)
         step += 1
         meter.add(loss_sum, correct, int(y.shape[0]), n_global)
         rep.add(loss_sum, correct, int(y.shape[0]), n_global)
@@ -432,6 +498,8 @@ def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int
                span: Span, hooks: _Hooks) -> None:
     """Add an epoch's totals (over all processes) to ``span``; call ``on_epoch`` when the epoch is complete."""
     dev = trainer.device
+    if hooks.finite is not None:
+        hooks.finite.check(step, always=True)  # every process reaches the epoch's end: they agree here
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - meter.since

@@ -106,7 +106,7 @@ def _recipe(ticket: Ticket, contract: Mapping[str, Any], recipe: str | Recipe | 
     elif recipe is not None:
         base = get_recipe(recipe)
     elif isinstance(contract.get("recipe"), Mapping):
-        base = Recipe.from_json(contract["recipe"])
+        base = Recipe.from_json(contract["recipe"], source=f"the provenance of {ticket.path or 'the ticket'}")
     else:
         base = recipe_for(ticket.spec)
     rewind = overrides.get("rewind")
@@ -222,7 +222,7 @@ def budget_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(record.get("recipe"), Mapping):
         raise TicketError("the result records no recipe", fix="re-verify with explicit --epochs/--subset/--seed")
-    recipe = Recipe.from_json(record["recipe"])
+    recipe = Recipe.from_json(record["recipe"], source="the ticket's last result")
     out: dict[str, Any] = {"recipe": recipe, "rewind": recipe.rewind, "subset": record.get("subset"),
                            "seed": record.get("seed"), "from_scratch": bool(record.get("from_scratch", False))}
     for key in ("normalize", "crop", "resize"):
@@ -269,7 +269,10 @@ def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: 
     contract, origin = training_contract(ticket.provenance)
     options, augmentation = _data_options(ticket, dataset, contract, data_dir,
                                           {"normalize": normalize, "resize": resize, "crop": crop})
-    seed = int(contract.get("seed", 0)) if seed is None else int(seed)
+    seed = contract.get("seed", 0) if seed is None else seed
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):  # a file's value too
+        raise TicketError(f"seed {seed!r} (of {ticket.path or 'the ticket'}'s provenance unless given) is not an "
+                          "integer in [0, 2**63)", fix="pass --seed 0")
     rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), augmentation)
     dist, dev, emit = start_run(device, progress)
     with cpu_threads(threads):

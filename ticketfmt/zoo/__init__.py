@@ -4,7 +4,8 @@
   (:func:`get_arch`, :func:`build_model`, :func:`prunable_names`, ...);
 - :mod:`.registry`: the family registry (a leaf; a duplicate name raises);
 - :mod:`.initializers`: the reference initializer (the default of :func:`build_model`);
-- :mod:`.resnet`, :mod:`.vgg`: the families, registered when this package is imported.
+- :mod:`.resnet`, :mod:`.vgg`: the families, registered when this package is imported
+  (with :mod:`.vggnfc`, :mod:`.lenet`, :mod:`.mobilenet`: the paper's appendix networks).
 
 Adding a family: a module ``ticketfmt/zoo/<family>.py`` that subclasses :class:`Family` and
 calls :func:`register_family`, plus its import line below (and, to convert its tickets
@@ -18,6 +19,8 @@ Example:
 """
 
 from ticketfmt.zoo import resnet, vgg  # noqa: F401  (register the built-in families)
+from ticketfmt.zoo import lenet, mobilenet, vggnfc  # noqa: F401  (the paper's appendix: MLPs, MobileNetV1, VGG-nFC)
+from ticketfmt.zoo import convnext, vit  # noqa: F401  (staged families: timm ViTs/DeiTs, 32x32 ViTs, ConvNeXts)
 from ticketfmt.zoo.base import (ArchSpec, Family, build_model, format_version_for, get_arch, iter_units, list_archs,
                                 prunable_names, spec_from_json, state_dict_dtypes, state_dict_shapes)
 from ticketfmt.zoo.initializers import INITS

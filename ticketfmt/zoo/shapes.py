@@ -9,6 +9,15 @@ built-in families are regular enough to be described as data, which this module 
   the block whose stride or width changes, and one linear classifier ``fc``;
 - a VGG is ``features`` (per stage, ``n`` 3×3 convs with bias, each followed by a BN for the
   ``conv_bn`` block, a ReLU, and a max-pool between stages) and its library's classifier.
+- a ViT (timm's ``VisionTransformer``) is a class token, a position embedding, a patch-embedding
+  conv, one stage of pre-norm blocks (``blocks.j``: attention ``qkv``/``proj``, MLP ``fc1``/``fc2``,
+  whose Linear weights are prunable), a final LayerNorm and a linear ``head``;
+- a ConvNeXt (timm's) is a patchify stem, four stages (``stages.s``: a downsample, then blocks
+  ``blocks.j`` of a depthwise conv and an MLP, prunable) and a ``head`` (norm, fc).
+- the paper's appendix networks, with the reference's names: a VGG with n FC layers
+  (``layers.i.conv``/``.bn``, hidden ``classifier.2j`` Linear layers, ``fc``), a LeNet MLP
+  (``fc_layers.i``, ``fc``) and a CIFAR MobileNetV1 (``conv``/``bn``, depthwise-separable blocks
+  ``layers_partK.j``, ``fc``).
 
 Keys come in the order of the modules' ``state_dict()`` (parameters, then buffers, module by
 module), which is also the order ticket files store them in. ``tests/test_shapes.py`` checks the
@@ -34,7 +43,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ticketfmt.zoo.base import ArchSpec
 
-__all__ = ["TensorSpec", "ResNetBlock", "RESNET_BLOCKS", "VGG_WIDTHS", "LAYOUTS", "layout", "TORCH_DTYPE_NAMES"]
+__all__ = ["TensorSpec", "ResNetBlock", "RESNET_BLOCKS", "VGG_WIDTHS", "VIT_WIDTHS", "vit_size", "LAYOUTS", "layout",
+           "TORCH_DTYPE_NAMES", "CONVNEXT_DIMS", "CONVNEXT_CONV_MLP"]
 
 VGG_WIDTHS = (64, 128, 256, 512, 512)
 """Channels of the convs of each VGG stage (every library; ``ticketfmt.models`` builds the same)."""
@@ -80,6 +90,22 @@ class _ResNetFamily:
 @dataclass(frozen=True)
 class _VGGFamily:
     pool_last: bool
+
+
+VIT_WIDTHS = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
+"""Embedding width and attention heads of each ViT size (timm's ViT-Ti/S/B and DeiT-Ti/S/B)."""
+
+
+@dataclass(frozen=True)
+class _ViTFamily:
+    patch: int
+
+
+CONVNEXT_DIMS = {"atto": (40, 80, 160, 320), "femto": (48, 96, 192, 384), "pico": (64, 128, 256, 512),
+                 "nano": (80, 160, 320, 640), "tiny": (96, 192, 384, 768), "small": (96, 192, 384, 768),
+                 "base": (128, 256, 512, 1024)}
+"""Channels of each stage of timm's ConvNeXt sizes (atto .. nano use 1x1-conv MLPs, ``conv_mlp``)."""
+CONVNEXT_CONV_MLP = ("atto", "femto", "pico", "nano")
 
 
 def _conv(name: str, c_out: int, c_in: int, kernel: int, bias: bool, prunable: bool = True) -> list[TensorSpec]:
@@ -142,6 +168,99 @@ def _vgg(family: _VGGFamily, spec: ArchSpec) -> list[TensorSpec]:
     return out + _linear("classifier", spec.num_classes, in_ch, False)
 
 
+def vit_size(block: str) -> str:
+    """The size word (``tiny``, ``small``, ``base``) of a ViT block name such as ``deit_small_patch16_224``."""
+    return next(w for w in VIT_WIDTHS if f"_{w}" in f"_{block}")
+
+
+def _vit(family: _ViTFamily, spec: ArchSpec) -> list[TensorSpec]:
+    # timm's VisionTransformer: class token, learned position embedding, patch-embedding conv, pre-norm blocks
+    # (LayerNorm, qkv, proj, LayerNorm, MLP fc1/fc2 with ratio 4), final LayerNorm, linear head.
+    dim = VIT_WIDTHS[vit_size(spec.block)][0]
+    tokens = (spec.input_size[1] // family.patch) * (spec.input_size[2] // family.patch) + 1
+    out = [TensorSpec("cls_token", (1, 1, dim), "F32"), TensorSpec("pos_embed", (1, tokens, dim), "F32")]
+    out += _conv("patch_embed.proj", dim, spec.input_size[0], family.patch, True, prunable=False)
+    for j in range(sum(spec.stages)):
+        p = f"blocks.{j}"
+        out += [TensorSpec(f"{p}.norm1.{k}", (dim,), "F32") for k in ("weight", "bias")]
+        out += _linear(f"{p}.attn.qkv", 3 * dim, dim, True) + _linear(f"{p}.attn.proj", dim, dim, True)
+        out += [TensorSpec(f"{p}.norm2.{k}", (dim,), "F32") for k in ("weight", "bias")]
+        out += _linear(f"{p}.mlp.fc1", 4 * dim, dim, True) + _linear(f"{p}.mlp.fc2", dim, 4 * dim, True)
+    out += [TensorSpec(f"norm.{k}", (dim,), "F32") for k in ("weight", "bias")]
+    return out + _linear("head", spec.num_classes, dim, False)
+
+
+def _vggnfc(spec: ArchSpec) -> list[TensorSpec]:
+    # The reference's cifar_vggnfc: layers.{i}.conv (with bias) + .bn, a max-pool between stages, the hidden
+    # classifier.{2j} Linear layers (prunable) and the output layer fc (not). The block is "vgg{D}-{W}".
+    width = int(spec.block.split("-")[1])
+    out: list[TensorSpec] = []
+    i, in_ch = 0, 3
+    for s, n in enumerate(spec.stages[:5]):
+        i += 1 if s else 0  # the max-pool
+        for _ in range(n):
+            c = width * (1, 2, 4, 8, 8)[s]
+            out += _conv(f"layers.{i}.conv", c, in_ch, 3, True) + _bn(f"layers.{i}.bn", c)
+            i, in_ch = i + 1, c
+    for j in range(spec.stages[5]):
+        out += _linear(f"classifier.{2 * j}", in_ch, in_ch, True)
+    return out + _linear("fc", spec.num_classes, in_ch, False)
+
+
+def _lenet(spec: ArchSpec) -> list[TensorSpec]:
+    # open_lth's mnist_lenet: fc_layers.{i} (prunable) over runs of equal widths (the block "300-100"), then fc.
+    widths = [int(w) for w, n in zip(spec.block.split("-"), spec.stages, strict=True) for _ in range(n)]
+    sizes = [spec.input_size[0] * spec.input_size[1] * spec.input_size[2], *widths]
+    out = [t for i in range(len(widths)) for t in _linear(f"fc_layers.{i}", sizes[i + 1], sizes[i], True)]
+    return out + _linear("fc", spec.num_classes, sizes[-1], False)
+
+
+MOBILENET_PART_WIDTHS = ((64, 128, 128, 256, 256, 512), None, (1024, 1024))
+"""Output channels of the blocks of MobileNetV1's ``layers_part1`` and ``layers_part3`` (part 2: 512 each)."""
+
+
+def _mobilenet(spec: ArchSpec) -> list[TensorSpec]:
+    # ElasticLTH's cifar_mobilenetv1: conv + bn stem, depthwise-separable blocks (conv1 3x3 depthwise, bn1, conv2 1x1,
+    # bn2; no biases) in layers_part1..3, fc; every conv and linear weight prunable.
+    out = _conv("conv", 32, 3, 3, False) + _bn("bn", 32)
+    in_ch = 32
+    for s, n in enumerate(spec.stages):
+        for j in range(n):
+            c = MOBILENET_PART_WIDTHS[s][j] if MOBILENET_PART_WIDTHS[s] else 512  # type: ignore[index]
+            p = f"layers_part{s + 1}.{j}"
+            out += _conv(f"{p}.conv1", in_ch, 1, 3, False) + _bn(f"{p}.bn1", in_ch)
+            out += _conv(f"{p}.conv2", c, in_ch, 1, False) + _bn(f"{p}.bn2", c)
+            in_ch = c
+    return out + _linear("fc", spec.num_classes, in_ch, True)
+
+
+def _convnext(family: object, spec: ArchSpec) -> list[TensorSpec]:
+    # timm's ConvNeXt: patchify stem (4x4 conv + LayerNorm2d); per stage a downsample (LayerNorm2d + 2x2 conv, not
+    # before stage 1) and blocks (layer scale gamma, 7x7 depthwise conv, norm, MLP fc1/fc2: 1x1 convs for the small
+    # sizes, Linear otherwise); head norm + fc. Prunable: the convs and linears inside the stages.
+    size = spec.block.removeprefix("convnext_")
+    dims, conv_mlp = CONVNEXT_DIMS[size], size in CONVNEXT_CONV_MLP
+
+    def norm(name: str, c: int) -> list[TensorSpec]:
+        return [TensorSpec(f"{name}.{k}", (c,), "F32") for k in ("weight", "bias")]
+
+    def mlp(name: str, c_out: int, c_in: int) -> list[TensorSpec]:
+        return _conv(name, c_out, c_in, 1, True) if conv_mlp else _linear(name, c_out, c_in, True)
+
+    out = _conv("stem.0", dims[0], spec.input_size[0], 4, True, prunable=False) + norm("stem.1", dims[0])
+    for s, n in enumerate(spec.stages):
+        c = dims[s]
+        if s > 0:
+            out += norm(f"stages.{s}.downsample.0", dims[s - 1]) + _conv(f"stages.{s}.downsample.1", c, dims[s - 1], 2,
+                                                                          True)
+        for j in range(n):
+            p = f"stages.{s}.blocks.{j}"
+            out += [TensorSpec(f"{p}.gamma", (c,), "F32"), TensorSpec(f"{p}.conv_dw.weight", (c, 1, 7, 7), "F32", True),
+                    TensorSpec(f"{p}.conv_dw.bias", (c,), "F32")]
+            out += norm(f"{p}.norm", c) + mlp(f"{p}.mlp.fc1", 4 * c, c) + mlp(f"{p}.mlp.fc2", c, 4 * c)
+    return out + norm("head.norm", dims[-1]) + _linear("head.fc", spec.num_classes, dims[-1], False)
+
+
 def _family(kind: Callable[..., list[TensorSpec]], data: object) -> Callable[[ArchSpec], list[TensorSpec]]:
     return lambda spec: kind(data, spec)
 
@@ -151,6 +270,12 @@ LAYOUTS: dict[str, Callable[[ArchSpec], list[TensorSpec]]] = {
     "resnet": _family(_resnet, _ResNetFamily(stem_kernel=7, widths=(64, 128, 256, 512))),
     "vgg": _family(_vgg, _VGGFamily(pool_last=True)),
     "cifar_vgg": _family(_vgg, _VGGFamily(pool_last=False)),
+    "cifar_vggnfc": _vggnfc,
+    "mnist_lenet": _lenet,
+    "cifar_mobilenetv1": _mobilenet,
+    "vit": _family(_vit, _ViTFamily(patch=16)),
+    "cifar_vit": _family(_vit, _ViTFamily(patch=4)),
+    "convnext": _family(_convnext, None),
 }
 """The built-in families' layouts, by family name."""
 
