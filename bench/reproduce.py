@@ -46,9 +46,10 @@ Scales:
   the rewind point scaled likewise (1000 of 62,560 iterations -> 100 of 6,256), IMP rate 0.54
   (levels 1/2/3 = 54.0/78.8/90.3%), seed 0 at the three levels and seed 1 at the two highest,
   one thread. (8 epochs, milestones 4/6, rewind 50 it, gave a dense ResNet-20 of 77.83%: too
-  short.) 49 arms from 51 trainings (16 IMP levels, 35 retrainings; 38 of ResNet-20, 13 of
-  ResNet-14), 40.4M training images (800,768 a dense training, 787,968 a retraining): about 26
-  CPU hours at ~400 images/s (one quiet thread), about 44 at the ~240 images per CPU second
+  short.) 51 arms from 55 trainings (16 IMP levels, 35 retrainings, and the linear mode
+  connectivity step last: two copies each of the ETT and IMP tickets at 90.3%; 42 of ResNet-20,
+  13 of ResNet-14), 43.6M training images (800,768 a dense training, 787,968 a retraining): about 30
+  CPU hours at ~400 images/s (one quiet thread), about 50 at the ~240 images per CPU second
   measured here under contention, and wall time longer by the share of a core the run gets;
   run it in slices of <= 2 hours (``--time-limit 110 --resume``).
 - ``paper``: the paper's schedule (160 epochs, full data, rewind 1000 it, 10 levels,
@@ -94,7 +95,7 @@ SCALES: dict[str, dict[str, Any]] = {
                 methods=("imp", "interpolate", "append", "random", "snip", "dense", "squeeze", "source_imp")),
     "cpu-full": dict(dataset="cifar10-jpeg", source="cifar_resnet14", target="cifar_resnet20", subset=None, epochs=16,
                      batch_size=128, levels=3, report=(1, 2, 3), rate=0.54, rewind="100it", seeds=(0, 1),
-                     extra_seed_report=(2, 3), test_subset=None, snip_batches=10, threads=1),
+                     extra_seed_report=(2, 3), test_subset=None, snip_batches=10, threads=1, lmc=True),
     "paper": dict(dataset="cifar10-jpeg", source="cifar_resnet20", target="cifar_resnet32", subset=None, epochs=160,
                   batch_size=128, levels=10, report=(4, 7, 10), rate=0.2, rewind="1000it", seeds=(0, 1),
                   test_subset=None, snip_batches=10, threads=None, lmc=True),
