@@ -363,7 +363,9 @@ def models(
     # Piped, stdout holds only the table (for grep and cut); the hint goes to stderr.
     (out if out.is_terminal else err).print(
         "Any depth works too: cifar_resnetN (N = 6n+2), resnet_basic-2-3-4-3, resnet_bottleneck-3-4-6-3, "
-        "vgg_bn-2-2-3-3-3, cifar_vgg-2-2-3-3-3; prefix timm/ or torchvision/.", soft_wrap=True)
+        "vgg_bn-2-2-3-3-3, cifar_vgg-2-2-3-3-3, cifar_vggnfc_13_64_N, mnist_lenet_300_..._100, cifar_mobilenetv1_N, "
+        "vit_tiny_patch16_224-N, cifar_vit_tiny-N, convnext_atto-2-2-8-2; prefix timm/ or torchvision/.",
+        soft_wrap=True)
 
 
 def _prod(shape: tuple[int, ...]) -> int:
