@@ -308,3 +308,15 @@ def test_new_init_option_selects_and_records_the_initializer(tmp_path: Path) -> 
     with pytest.raises(SystemExit) as e:
         cli_main(["new", "cifar_resnet8", "-o", str(tmp_path / "bad.ticket"), "--init", "bogus"])
     assert e.value.code == 2 and not (tmp_path / "bad.ticket").exists()
+
+
+def test_convert_output_with_a_trailing_slash_is_a_folder(cli, tmp_path: Path) -> None:
+    """`-o new/` makes the folder and writes <target>.ticket in it (not a file named `new`)."""
+    src = tmp_path / "r14.ticket"
+    assert cli("new", "cifar_resnet14", "-o", src).code == 0
+    res = cli("convert", "--from", src, "--to", "cifar_resnet20", "-o", f"{tmp_path / 'new'}/")
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "new").is_dir()
+    assert Ticket.load(tmp_path / "new" / "cifar_resnet20.ticket").arch == "cifar_resnet20"
+    res = cli("convert", "--from", src, "--to", "cifar_resnet32", "-o", tmp_path / "plain.ticket")
+    assert res.code == 0 and (tmp_path / "plain.ticket").is_file()  # without the slash: a file

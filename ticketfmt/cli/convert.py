@@ -26,7 +26,8 @@ def convert(
     source: Annotated[Path, typer.Option("--from", help="The ticket to convert.", dir_okay=False)],
     to: Annotated[str, typer.Option("--to", help="Target architecture(s), comma-separated: resnet101, "
                                                  "torchvision/resnet101, cifar_resnet32,cifar_resnet56.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file, or a folder (files named "
+    # a str, not a Path: Path("dir/") drops the trailing slash that says "a folder"
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or a folder (files named "
                                                                           "<target>.ticket). Default: <target>.ticket "
                                                                           "beside the source, one per target.",
                                                    show_default=False)] = None,
@@ -143,13 +144,14 @@ def _report(src: SourceFile, rows: list[dict[str, Any]], encoding: str, permute_
                   soft_wrap=True, markup=False)
 
 
-def _outputs(source: Path, output: Path | None, plans: list[Plan]) -> list[Path]:
+def _outputs(source: Path, output_arg: str | None, plans: list[Plan]) -> list[Path]:
     """The output file of each plan.
 
     No ``-o``: ``<target>.ticket`` beside the source. ``-o FILE`` for one target; ``-o FOLDER``
     (several targets, an existing folder, or a trailing slash): ``FOLDER/<target>.ticket``.
     """
-    folder = output is None or len(plans) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+    output = None if output_arg is None else Path(output_arg)
+    folder = output is None or len(plans) > 1 or output.is_dir() or output_arg.endswith(("/", "\\"))
     if output is not None and not folder:
         if not output.parent.is_dir():
             raise TicketError(f"the folder of {output} does not exist", fix=f"create {output.parent} first")
