@@ -16,13 +16,17 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from ticketfmt.errors import ConversionError
+from ticketfmt.registry import Registry
 
 if TYPE_CHECKING:
     from ticketfmt.converters.base import FamilyConverter
 
 __all__ = ["register", "unregister", "get_converter", "registered_families", "register_fallback"]
 
-_CONVERTERS: dict[str, FamilyConverter] = {}
+_CONVERTERS: Registry[FamilyConverter] = Registry(
+    "converter", error=ConversionError, unknown="no elastic converter for the {name!r} family",
+    fix=lambda: f"convertible families: {', '.join(registered_families())}",
+    taken="the {name!r} family already has a converter ({old})", taken_fix="unregister() it first")
 _FALLBACKS: list[tuple[Callable[[str], FamilyConverter | None], Callable[[], Iterable[str]]]] = []
 
 C = TypeVar("C", bound="FamilyConverter")
@@ -39,33 +43,30 @@ def register(converter: C) -> C:
         ...     families = ("toy",)
         >>> register(ToyConverter())  # doctest: +SKIP
     """
-    taken = [f for f in converter.families if f in _CONVERTERS]
-    if taken:
-        raise ValueError(f"the {taken[0]!r} family already has a converter ({type(_CONVERTERS[taken[0]]).__name__}); "
-                         "unregister() it first")
+    for family in converter.families:  # all free, or none is registered
+        _CONVERTERS.check_free(family)
     for family in converter.families:
-        _CONVERTERS[family] = converter
+        _CONVERTERS.register(family, converter)
     return converter
 
 
 def unregister(family: str) -> FamilyConverter:
     """Remove the converter of ``family`` (from every family it serves); returns it."""
-    converter = _CONVERTERS[family]
+    converter = _CONVERTERS.unregister(family)
     for f in converter.families:
-        _CONVERTERS.pop(f, None)
+        if f in _CONVERTERS:
+            _CONVERTERS.unregister(f)
     return converter
 
 
 def get_converter(family: str) -> FamilyConverter:
     """The converter of a zoo family (``cifar_resnet``, ``resnet``, ``vgg``, ``cifar_vgg``)."""
-    if family in _CONVERTERS:
-        return _CONVERTERS[family]
-    for fallback, _ in _FALLBACKS:
-        found = fallback(family)
-        if found is not None:
-            return found
-    raise ConversionError(f"no elastic converter for the {family!r} family",
-                          fix=f"convertible families: {', '.join(registered_families())}")
+    if family not in _CONVERTERS:
+        for fallback, _ in _FALLBACKS:
+            found = fallback(family)
+            if found is not None:
+                return found
+    return _CONVERTERS.get(family)
 
 
 def register_fallback(finder: Callable[[str], FamilyConverter | None], serves: Callable[[], Iterable[str]]) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
 from ticketfmt.errors import DataError
+from ticketfmt.registry import Registry
 
 __all__ = [
     "DATASETS",
@@ -114,9 +114,11 @@ class DatasetSpec:
     own_stats: bool = False
 
 
-_REGISTRY: dict[str, DatasetSpec] = {}
+_DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset", error=DataError, fix=lambda: f"choose one of {_known_names()}",
+    taken_error=DataError, taken="dataset {name!r} is registered already", taken_fix="give the new dataset another name")
 
-DATASETS = MappingProxyType(_REGISTRY)
+DATASETS = _DATASETS.view
 """Dataset specs by name (read-only); ``imagefolder`` is the template of ``imagefolder:PATH``."""
 
 
@@ -132,17 +134,15 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
         ...
         ticketfmt.errors.DataError: dataset 'cifar10' is registered already; give the new dataset another name
     """
-    if spec.name in _REGISTRY:
-        raise DataError(f"dataset {spec.name!r} is registered already", fix="give the new dataset another name")
+    _DATASETS.check_free(spec.name)
     if ":" in spec.name or not spec.name:
         raise DataError(f"bad dataset name {spec.name!r}", fix="use a non-empty name without ':'")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _DATASETS.register(spec.name, spec)
 
 
 def unregister_dataset(name: str) -> DatasetSpec:
     """Remove the dataset ``name`` from :data:`DATASETS`; returns its spec (tests remove their toy datasets)."""
-    return _REGISTRY.pop(name)
+    return _DATASETS.unregister(name)
 
 
 def _known_names() -> str:
@@ -166,14 +166,14 @@ def get_spec(name: str) -> DatasetSpec:
         ...
         ticketfmt.errors.DataError: unknown dataset 'svhn'; choose one of cifar10, cifar100, cifar10-jpeg, cifar10-mini, imagenet, mnist, mnist-mini or imagefolder:PATH
     """
-    if name in DATASETS and name != "imagefolder":
-        return DATASETS[name]
+    if name in _DATASETS and name != "imagefolder":  # "imagefolder" alone is only the template
+        return _DATASETS.get(name)
     if name.startswith("imagefolder:") and len(name) > len("imagefolder:") and "imagefolder" in DATASETS:
         path = Path(name[len("imagefolder:"):]).expanduser()
         train = path / "train"
         classes = [d for d in train.iterdir() if d.is_dir()] if train.is_dir() else []
         return replace(DATASETS["imagefolder"], name=name, path=path, num_classes=len(classes))
-    raise DataError(f"unknown dataset {name!r}", fix=f"choose one of {_known_names()}")
+    raise _DATASETS.unknown_error(name)
 
 
 def normalization(spec: DatasetSpec, normalize: str = "reference") -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -42,6 +42,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar, overload
 
+from ticketfmt.registry import Registry
+
 __all__ = ["Encoding", "ENCODING_NAMES", "register_encoding", "unregister_encoding", "get_encoding"]
 
 
@@ -107,7 +109,9 @@ class Encoding:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, Encoding] = {}
+_ENCODINGS: Registry[Encoding] = Registry(
+    "encoding", error=ValueError, fix=lambda: f"use one of {', '.join(_ENCODINGS)}",
+    taken="an encoding named {name!r} is registered already ({old})", taken_fix="unregister_encoding() it first")
 
 E = TypeVar("E", bound=Encoding)
 
@@ -121,16 +125,16 @@ class _Names(Sequence[str]):
     def __getitem__(self, i: slice) -> Sequence[str]: ...
 
     def __getitem__(self, i: int | slice) -> str | Sequence[str]:
-        return tuple(_REGISTRY)[i]
+        return tuple(_ENCODINGS)[i]
 
     def __len__(self) -> int:
-        return len(_REGISTRY)
+        return len(_ENCODINGS)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(tuple(_REGISTRY))
+        return iter(_ENCODINGS)
 
     def __contains__(self, name: object) -> bool:
-        return name in _REGISTRY
+        return name in _ENCODINGS
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, str):
@@ -159,18 +163,13 @@ def register_encoding(encoding: E) -> E:
         ...
         ValueError: an encoding named 'dense' is registered already (DenseEncoding); unregister_encoding() it first
     """
-    if not encoding.name:
-        raise ValueError(f"{type(encoding).__name__} has no name: set the class attribute `name`")
-    if encoding.name in _REGISTRY:
-        raise ValueError(f"an encoding named {encoding.name!r} is registered already "
-                         f"({type(_REGISTRY[encoding.name]).__name__}); unregister_encoding() it first")
-    _REGISTRY[encoding.name] = encoding
+    _ENCODINGS.add(encoding)
     return encoding
 
 
 def unregister_encoding(name: str) -> Encoding:
     """Remove the encoding ``name``; returns it (tests register toy encodings and remove them)."""
-    return _REGISTRY.pop(name)
+    return _ENCODINGS.unregister(name)
 
 
 def get_encoding(name: str) -> Encoding:
@@ -180,7 +179,4 @@ def get_encoding(name: str) -> Encoding:
         >>> get_encoding("dense").zeroes_pruned
         False
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; use one of {', '.join(ENCODING_NAMES)}") from None
+    return _ENCODINGS.get(name)

@@ -11,10 +11,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ticketfmt.errors import TicketError
+from ticketfmt.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -28,8 +29,13 @@ class Scorer(Protocol):
     def __call__(self, ticket: Ticket, **kwargs: Any) -> dict[str, torch.Tensor]: ...
 
 
-PRUNERS: dict[str, Scorer] = {}
-"""Every registered pruning method by name (read it; add with :func:`register_pruner`)."""
+_PRUNERS: Registry[Scorer] = Registry(
+    "pruning method", error=TicketError, fix="use one of {names}",
+    taken="a pruning method named {name!r} is already registered ({old!r})",
+    taken_fix="pick another name or unregister_pruner() it first")
+
+PRUNERS: Mapping[str, Scorer] = _PRUNERS.view
+"""Every registered pruning method by name (read-only: add with :func:`register_pruner`)."""
 
 
 def register_pruner(name: str) -> Callable[[Scorer], Scorer]:
@@ -43,23 +49,15 @@ def register_pruner(name: str) -> Callable[[Scorer], Scorer]:
         ...     return {k: torch.ones(m.shape) for k, m in ticket.masks.items()}
     """
     def deco(fn: Scorer) -> Scorer:
-        if name in PRUNERS:
-            raise ValueError(f"a pruning method named {name!r} is already registered "
-                             f"({getattr(PRUNERS[name], '__qualname__', PRUNERS[name])!r}); pick another name or "
-                             "unregister_pruner() it first")
-        PRUNERS[name] = fn
-        return fn
+        return _PRUNERS.register(name, fn)
     return deco
 
 
 def unregister_pruner(name: str) -> Scorer:
     """Remove the method ``name`` (tests, plug-ins that replace one on purpose); returns it."""
-    return PRUNERS.pop(name)
+    return _PRUNERS.unregister(name)
 
 
 def get_pruner(name: str) -> Scorer:
     """The scorer of the method ``name``; a one-line :class:`TicketError` naming the known ones otherwise."""
-    try:
-        return PRUNERS[name]
-    except KeyError:
-        raise TicketError(f"unknown pruning method {name!r}", fix=f"use one of {', '.join(sorted(PRUNERS))}") from None
+    return _PRUNERS.get(name)

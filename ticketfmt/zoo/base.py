@@ -30,7 +30,7 @@ from ticketfmt.format.spec import FORMAT_VERSION, VERSIONS, version_tuple
 from ticketfmt.zoo.shapes import TORCH_DTYPE_NAMES, layout as shape_table
 from ticketfmt.zoo.names import did_you_mean, normalize, unknown_arch_fix  # imports only the registry
 from ticketfmt.zoo.initializers import check_init, reference_init
-from ticketfmt.zoo.registry import FAMILIES, get_family
+from ticketfmt.zoo.registry import FAMILIES, get_family, watch_families
 
 if TYPE_CHECKING:
     from torch import nn
@@ -241,6 +241,9 @@ def _parse(arch: str) -> ArchSpec:
     raise UnknownArchError(f"unknown architecture {arch!r}", fix=unknown_arch_fix(text))
 
 
+watch_families(_parse.cache_clear)  # an unregistered (or replaced) family's ids must stop resolving
+
+
 def get_arch(arch: str | ArchSpec, num_classes: int | None = None) -> ArchSpec:
     """Resolve an architecture id (or pass an :class:`ArchSpec` through), optionally with ``num_classes``.
 
@@ -373,6 +376,9 @@ def _layout(spec: ArchSpec) -> _Layout:
         return _meta_layout(spec)
     return _Layout({t.name: t.shape for t in table}, {t.name: t.dtype for t in table},
                    tuple(t.name for t in table if t.prunable))
+
+
+watch_families(_layout.cache_clear)  # a layout built from a family that was since replaced is stale
 
 
 def _meta_layout(spec: ArchSpec) -> _Layout:

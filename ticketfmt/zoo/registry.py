@@ -7,23 +7,30 @@ registration is a bug, not an override.
 
 Example:
     >>> from ticketfmt.zoo import FAMILIES
-    >>> sorted(FAMILIES)
-    ['cifar_resnet', 'cifar_vgg', 'resnet', 'vgg']
+    >>> list(FAMILIES)[:4]
+    ['cifar_resnet', 'resnet', 'vgg', 'cifar_vgg']
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from ticketfmt.errors import UnknownArchError
+from ticketfmt.registry import Registry
 
 if TYPE_CHECKING:
     from ticketfmt.zoo.base import Family
 
-__all__ = ["FAMILIES", "register_family", "unregister_family", "get_family"]
+__all__ = ["FAMILIES", "register_family", "unregister_family", "get_family", "watch_families"]
 
-FAMILIES: dict[str, Family] = {}
-"""Registered families by name, in registration order (the order :func:`ticketfmt.zoo.get_arch` tries them)."""
+_FAMILIES: Registry[Family] = Registry(
+    "model family", error=UnknownArchError, unknown="unknown architecture family {name!r}",
+    fix=lambda: f"known families: {', '.join(_FAMILIES)}",
+    taken="the model family {name!r} is registered already ({old})", taken_fix="unregister_family() it first")
+
+FAMILIES: Mapping[str, Family] = _FAMILIES.view
+"""Registered families by name (read-only), in registration order (the order :func:`ticketfmt.zoo.get_arch` tries them)."""
 
 F = TypeVar("F", bound="Family")
 
@@ -39,24 +46,27 @@ def register_family(family: F) -> F:
         ...     name = "toy"
         >>> register_family(ToyFamily())  # doctest: +SKIP
     """
-    if not family.name:
-        raise ValueError(f"{type(family).__name__} has no name: set the class attribute `name`")
-    if family.name in FAMILIES:
-        raise ValueError(f"the model family {family.name!r} is registered already "
-                         f"({type(FAMILIES[family.name]).__name__}); unregister_family() it first")
-    FAMILIES[family.name] = family
+    _FAMILIES.add(family)
     return family
 
 
 def unregister_family(name: str) -> Family:
-    """Remove the family ``name`` from the zoo; returns it (tests register toy families and remove them)."""
-    return FAMILIES.pop(name)
+    """Remove the family ``name`` from the zoo; returns it (tests register toy families and remove them).
+
+    The zoo's caches of parsed ids are cleared (:func:`watch_families`), so its names stop resolving.
+    """
+    return _FAMILIES.unregister(name)
 
 
 def get_family(name: str) -> Family:
     """The registered family ``name``; an unknown name raises :class:`~ticketfmt.errors.UnknownArchError`."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise UnknownArchError(f"unknown architecture family {name!r}",
-                               fix=f"known families: {', '.join(FAMILIES)}") from None
+    return _FAMILIES.get(name)
+
+
+def watch_families(callback: Callable[[], object]) -> None:
+    """Call ``callback()`` whenever a family is registered or removed (the zoo's id caches clear themselves so).
+
+    Example:
+        >>> watch_families(lambda: None)  # e.g. an lru_cache's cache_clear
+    """
+    _FAMILIES.watch(callback)
