@@ -844,6 +844,7 @@ def test_seeds_beyond_64_bits_are_refused_by_every_seeded_command(cli, good: Pat
     one_line_error(cli("new", "cifar_resnet8", "--seed", str(2**64), "-o", tmp_path / "n.ticket"), "--seed")
     one_line_error(cli("prune", good, "--sparsity", "0.5", "--method", "random", "--seed", str(2**64),
                        "-o", tmp_path / "p.ticket"), "--seed")
+    one_line_error(cli("lmc", good, "-d", "cifar10-mini", "--seed", str(2**64), "-o", tmp_path / "l.ticket"), "--seed")
     assert cli("new", "cifar_resnet8", "--seed", str(2**63 - 1), "-o", tmp_path / "n.ticket").code == 0
 
 

@@ -94,7 +94,7 @@ def lmc(
     weight_decay: WeightDecay = None,
     recipe: RecipeName = None,
     subset: Subset = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the data: subset, and the base of both "
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of the data: subset, and the base of both "
                                                                "orders (default: the ticket's).")] = None,
     device: Device = "auto",
     compile: Compile = False,
