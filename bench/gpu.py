@@ -21,6 +21,9 @@ Phase 2, the reproduction: ``bench/reproduce.py --scale cpu-full --device cuda -
 it the phase is skipped and says so.
 
 Writes ``<out>/gpu.json`` and ``<out>/summary.md``; prints one table.
+
+The real example tickets (issue 12, item 3: ResNet-20 IMP at 59% and 79%, >= 85% top-1) are a
+separate device run: ``bash bench/gpu_bundle.sh`` (``bench/bundle.py``, resumable).
 """
 
 from __future__ import annotations

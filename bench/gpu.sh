@@ -7,6 +7,7 @@
 # (a git-ignored folder that can travel to the device: cp ../shared/data/cifar10-jpeg.tar.gz
 # bench/work/data/ and carry bench/work/data). Without it the throughput phase uses synthetic
 # batches and the reproduction slice is skipped; both say so.
+# The real example tickets (issue 12, item 3) have their own device run: bash bench/gpu_bundle.sh.
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
