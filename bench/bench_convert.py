@@ -8,7 +8,8 @@ the runs alternating: a new Python process that reads the source and atomically 
 target's size (tmp file, fsync, rename, as ``ticket convert`` writes), i.e. python start + read source + write
 target. Goals: at most 1.0 s and at most 3x the floor. The same for two targets in one call
 (``--to resnet101,resnet152``: the source is read once), against the floor that writes both. And the
-modules the command imported (``-X importtime``): neither torch nor timm.
+modules the command imported (``-X importtime``): neither torch nor timm (nor numpy: a packed file is
+converted as bytes).
 
 Cases (sources: a fresh timm init, magnitude-pruned once to 89.26%, IMP level 10, saved packed):
 - timm resnet50 → resnet152 (the issue's goal: at most 2 s, and at most 2× the floor);
@@ -166,7 +167,8 @@ def memory_child(mode: str, src: str, target: str, out: str, size: str) -> None:
         _zeros(int(size))  # the floor's payload exists before the work starts
     if mode == "format":
         _target_payload(src, target)
-    # The modules a path imports are not part of its peak (the packed path needs numpy, the others torch too).
+    # The modules a path imports are not part of its peak (the packed path needs neither numpy nor torch, the
+    # others both).
     import ticketfmt.converters.files  # noqa: F401
     if mode in ("ticket", "format"):
         import ticketfmt.format.tensors  # noqa: F401
@@ -262,6 +264,7 @@ def end_to_end(tmp: str, repeat: int) -> dict[str, object]:
         out["runs"][label] = {k: {"min": min(v), "median": statistics.median(v), "cpu_min": min(cpu[k])}  # type: ignore[index]
                               for k, v in times.items()}
         out["runs"][label]["heavy_imports"] = sorted(m for m in mods if m in ("torch", "timm", "torchvision"))  # type: ignore[index]
+        out["runs"][label]["numpy_imported"] = "numpy" in mods  # type: ignore[index]  # the packed path is bytes
     return out
 
 
@@ -328,14 +331,15 @@ def report_end_to_end(e2e: dict) -> list[str]:
              f"{e2e['source_bytes'] / 1e6:.1f} MB), against python start + read source + write target(s) "
              "(a new process), alternating runs:", "",
              "| --to | ticket convert (min / median) | floor (min / median) | python -c pass | ratio (min) | "
-             "CPU seconds: convert / floor (ratio) | goal | torch/timm imported |", "|---|---|---|---|---|---|---|---|"]
+             "CPU seconds: convert / floor (ratio) | goal | torch/timm imported | numpy imported |", "|---|---|---|---|---|---|---|---|---|"]
     for label, r in e2e["runs"].items():
         c, f, p = r["ticket convert"], r["floor"], r["python -c pass"]
         cpu = (f"{c['cpu_min']:.3f} / {f['cpu_min']:.3f} s ({c['cpu_min'] / f['cpu_min']:.2f}x)"
                if "cpu_min" in c else "")
         lines.append(f"| {label} | {c['min']:.3f} / {c['median']:.3f} s | {f['min']:.3f} / {f['median']:.3f} s | "
                      f"{p['min']:.3f} s | {c['min'] / f['min']:.2f}x | {cpu} | <= 1.0 s and <= 3x | "
-                     f"{', '.join(r['heavy_imports']) or 'neither'} |")
+                     f"{', '.join(r['heavy_imports']) or 'neither'} | "
+                     f"{({True: 'yes', False: 'no'}).get(r.get('numpy_imported'), '')} |")
     return lines + ["", "CPU seconds (user + system, min of the runs) wait for no other process: on cores shared "
                     "with other work they show the cost of each command better than the wall time does.", ""]
 

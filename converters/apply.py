@@ -6,8 +6,8 @@ replicated copy under ``permute_copies``), any other key its source tensor, and 
 re-initialized for a new number of classes gets fresh tensors. It reads and writes through a
 :class:`TensorSource`, so the same walk serves a :class:`~ticketfmt.ticket.Ticket` in memory
 (:func:`apply_plan`: dense masks, full tensors) and a packed file
-(:mod:`ticketfmt.converters.files`: numpy arrays of mask bits and surviving values, nothing
-unpacked, no torch), and the two write byte-identical files. torch is imported only to draw
+(:mod:`ticketfmt.converters.files`: the bytes of mask bits and surviving values, nothing
+unpacked, no numpy, no torch), and the two write byte-identical files. torch is imported only to draw
 random numbers (``permute_copies``, a re-initialized classifier), so both paths draw the same
 ones. :func:`elastic_provenance` is the converted ticket's provenance, for both.
 
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ticketfmt.errors import ConversionError
-from ticketfmt.format.arrays import count_true
 from ticketfmt.zoo import format_version_for, prunable_names, state_dict_shapes
 
 from ticketfmt.converters.base import Plan
@@ -161,6 +160,7 @@ class _TicketTensors:
         m, v = self.ticket.masks[key], self.ticket.init[key]
         # Fresh copies (replicated units must not share memory), θ ⊙ m written in the same pass, so the Ticket
         # made of them (apply_plan) skips its own zeroing.
+        from ticketfmt.format.arrays import count_true  # numpy: only the in-memory path needs it
         mask = _copy(m.reshape(shape))
         return mask, _masked_copy(v.reshape(shape), mask), count_true(m)
 

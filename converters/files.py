@@ -3,7 +3,7 @@
 A converted unit holds exactly the mask and the values of its source unit, so in the packed
 encoding (mask bits + surviving values) every target tensor *is* a source tensor of the
 file: conversion is a re-indexing of the payload. :class:`PackedSource` reads a packed file
-once, as numpy views of one buffer (:func:`ticketfmt.format.arrays.start_read`), and runs the
+once, as byte views of one buffer (:func:`ticketfmt.format.raw.read_raw`), and runs the
 checks of ``Ticket.load`` on the packed data (:mod:`ticketfmt.checks`: header, payload
 checksum, architecture, layer shapes, padding bits, kept counts, finite values);
 :func:`write_converted` then runs the one walk of :func:`~ticketfmt.converters.apply.walk_plan`
@@ -13,9 +13,12 @@ over the packed arrays, touching only the tensors that change (replicated copies
 ``apply_plan(Ticket.load(src), plan).save(out)`` (the tests check it), at a fraction of the
 time and memory.
 
-This path imports neither torch nor timm: shapes come from :mod:`ticketfmt.zoo.shapes`, bytes
-from numpy. Only ``permute_copies`` and a re-initialized classifier import torch, to draw the
-same random numbers as the Ticket path. Other encodings take the Ticket path (torch).
+This path imports neither torch, timm nor numpy: shapes come from :mod:`ticketfmt.zoo.shapes`;
+masks are bit strings and kept values byte runs (:class:`~ticketfmt.format.raw.RawTensor`), so
+a replicated block is the same bytes written again, a kept count is ``int.bit_count`` and the
+finite check looks at exponent bytes. Only ``permute_copies`` and a re-initialized classifier
+import torch (and numpy), to draw the same random numbers as the Ticket path. Other encodings
+take the Ticket path (torch).
 
 Example:
     >>> from ticketfmt.converters import convert_file
@@ -33,11 +36,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ticketfmt.checks import check_layers, check_tensors
 from ticketfmt.errors import ConversionError, MaskError, TicketFormatError, UnknownArchError
-from ticketfmt.format.arrays import dtype_name, packbits, start_read, unpackbits, write_arrays
+from ticketfmt.format.raw import RawTensor, read_raw, write_payload
 from ticketfmt.format.spec import ENCODINGS, Header, read_header
 from ticketfmt.metadata import file_metadata
 from ticketfmt.sparsity import SparsityFigures
@@ -47,6 +48,7 @@ from ticketfmt.converters.apply import apply_plan, elastic_provenance, walk_plan
 from ticketfmt.converters.base import Plan, plan_conversion
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from ticketfmt.ticket import Ticket
@@ -56,25 +58,27 @@ __all__ = ["PackedSource", "SourceFile", "ConvertedFile", "convert_file", "write
 
 @dataclass
 class PackedSource(SparsityFigures):
-    """A packed ticket file, validated, held as its packed tensors (numpy views of the file; nothing unpacked)."""
+    """A packed ticket file, validated, held as its packed tensors (byte views of the file; nothing unpacked)."""
 
     path: str
     header: Header
-    tensors: dict[str, np.ndarray]
+    tensors: dict[str, RawTensor]
     file_sha256: str
     spec: ArchSpec
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], verify: bool = True) -> PackedSource:
+    def open(cls, path: str | os.PathLike[str], verify: bool = True, header: Header | None = None) -> PackedSource:
         """Read and check a packed ticket as ``Ticket.load`` would; raises ``TicketFormatError``.
+
+        ``header``: its header, if read already (it is parsed again from the bytes read).
 
         Example:
             >>> PackedSource.open("r20.ticket").spec.id  # doctest: +SKIP
             'cifar_resnet20'
         """
         p = str(path)
-        read = start_read(p, verify=verify)
-        header, tensors = read.header, read.arrays
+        read = read_raw(p, verify=verify, header=header)
+        header, tensors = read.header, read.tensors
         with read.integrity_first():  # the checksums compute meanwhile, as in Ticket.load
             if header.encoding != "packed":
                 raise TicketFormatError(f"{header.encoding} ticket, not packed", path=p,
@@ -108,33 +112,46 @@ class _PackedTensors:
         self.src = src
         self.format_version = format_version_for(src.spec, src.header.layers)
 
-    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int]:
+    def masked(self, key: str, shape: tuple[int, ...]) -> tuple[RawTensor, RawTensor, int]:
+        # A replicated block's copies are these same bytes, written once per target key.
         return self.src.tensors[f"mask/{key}"], self.src.tensors[f"init/{key}"], self.src.header.layers[key].kept
 
-    def unmasked(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
-        v = self.src.tensors[f"init/{key}"]
-        return v.reshape(shape) if tuple(v.shape) != shape else v
+    def unmasked(self, key: str, shape: tuple[int, ...]) -> RawTensor:
+        return self.src.tensors[f"init/{key}"].reshape(shape)
 
-    def permuted(self, mask: np.ndarray, values: np.ndarray, shape: tuple[int, ...],
-                 perm: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        # Only a shuffled copy is unpacked: its values move with their mask positions.
-        m = unpackbits(mask, (math.prod(shape),))
-        full = np.zeros(m.shape, dtype=values.dtype)
-        full[m] = values
+    def permuted(self, mask: RawTensor, values: RawTensor, shape: tuple[int, ...],
+                 perm: torch.Tensor) -> tuple[RawTensor, RawTensor]:
+        # Only a shuffled copy is unpacked (numpy: torch is loaded already to draw the permutation); its values
+        # move with their mask positions.
+        import numpy as np
+
+        from ticketfmt.format.arrays import NUMPY_DTYPES, packbits, unpackbits
+        m = unpackbits(np.frombuffer(mask.data, dtype=np.uint8), (math.prod(shape),))
+        kept = np.frombuffer(values.data, dtype=NUMPY_DTYPES[values.dtype])
+        full = np.zeros(m.shape, dtype=kept.dtype)
+        full[m] = kept
         order = perm.numpy()
         m, full = m[order], full[order]
-        return packbits(m), full[m]
+        return _raw(packbits(m)), _raw(full[m])
 
-    def dense(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return packbits(np.ones(values.shape, dtype=np.bool_)), values.reshape(-1)
+    def dense(self, values: RawTensor) -> tuple[RawTensor, RawTensor]:
+        n = math.prod(values.shape)
+        bits = b"\xff" * (n // 8) + (bytes([(0xFF00 >> (n % 8)) & 0xFF]) if n % 8 else b"")  # packbits(ones(n))
+        return RawTensor.of_bytes("U8", (len(bits),), bits), values.reshape((n,))
 
     def dtype(self, key: str) -> str | None:
         t = self.src.tensors.get(f"init/{key}")
-        return dtype_name(t.dtype) if t is not None else None
+        return t.dtype if t is not None else None
 
-    def adopt(self, tensor: torch.Tensor) -> np.ndarray:
+    def adopt(self, tensor: torch.Tensor) -> RawTensor:
         from ticketfmt.format.tensors import tensor_to_array
-        return tensor_to_array(tensor)
+        return _raw(tensor_to_array(tensor))
+
+
+def _raw(a: np.ndarray) -> RawTensor:
+    """A numpy array's bytes as a :class:`RawTensor` (the freshly drawn or shuffled tensors)."""
+    from ticketfmt.format.arrays import array_bytes, dtype_name
+    return RawTensor(dtype_name(a.dtype), tuple(a.shape), array_bytes(a))
 
 
 @dataclass(frozen=True)
@@ -180,9 +197,10 @@ def write_converted(src: PackedSource, plan: Plan, out: str | os.PathLike[str], 
     t_shapes = state_dict_shapes(plan.target)
     layers = {k: (t_shapes[k], walked.kept[k]) for k in walked.masks}
     # The same metadata builder and tensor order as Ticket.save, so both paths write the same bytes.
-    tensors = {f"mask/{k}": m for k, m in walked.masks.items()}
-    tensors.update({f"init/{k}": v for k, v in walked.values.items()})
-    size = write_arrays(out, tensors, file_metadata(plan.target, provenance, [], layers, "packed"))
+    tensors = [(f"mask/{k}", m) for k, m in walked.masks.items()]
+    tensors += [(f"init/{k}", v) for k, v in walked.values.items()]
+    size = write_payload(out, [(k, t.dtype, t.shape, t.data) for k, t in tensors],
+                         file_metadata(plan.target, provenance, [], layers, "packed"))
     density = {k: (kept, math.prod(shape)) for k, (shape, kept) in layers.items()}
     return ConvertedFile(str(out), plan.target, provenance, density, size, "packed")
 
@@ -203,8 +221,12 @@ class SourceFile(SparsityFigures):
     ticket: Ticket | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], verify: bool = True, encoding: str = "packed") -> SourceFile:
+    def open(cls, path: str | os.PathLike[str], verify: bool = True, encoding: str = "packed",
+             header: Header | None = None) -> SourceFile:
         """Read and check ``path`` for writing targets in ``encoding`` (``packed`` or ``dense``).
+
+        ``header``: the file's header if the caller has read it already (``ticket convert`` plans
+        from it), so it is not read again first; the bytes read are checked all the same.
 
         Example:
             >>> SourceFile.open("r20.ticket").spec.id  # doctest: +SKIP
@@ -213,8 +235,9 @@ class SourceFile(SparsityFigures):
         if encoding not in ENCODINGS:
             raise ConversionError(f"unknown encoding {encoding!r}", fix=f"use one of {', '.join(ENCODINGS)}")
         p = str(path)
-        if read_header(p).encoding == "packed" and encoding == "packed":
-            src = PackedSource.open(p, verify=verify)
+        header = header if header is not None else read_header(p)
+        if header.encoding == "packed" and encoding == "packed":
+            src = PackedSource.open(p, verify=verify, header=header)
             return cls(p, src.spec, encoding, packed=src)
         from ticketfmt.ticket import Ticket  # torch: tensors are decoded or re-encoded
         ticket = Ticket.load(p, verify=verify)

@@ -491,7 +491,7 @@ def test_packed_file_path_is_byte_identical_to_ticket_path(tmp_path, src_arch, t
 
 
 def test_packed_file_path_keeps_bfloat16_bytes(tmp_path) -> None:
-    # numpy has no bfloat16: the packed path moves its raw bytes (format.arrays.BF16), the same file comes out.
+    # numpy has no bfloat16: the packed path moves its raw bytes (format.raw.RawTensor), the same file comes out.
     t = random_ticket("cifar_resnet14", seed=4)
     t = t.replace(init={k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in t.init.items()})
     path = tmp_path / "bf16.ticket"
@@ -518,7 +518,8 @@ def test_packed_convert_imports_neither_torch_nor_timm(tmp_path, ticket_files) -
             "try:\n"
             "    main(sys.argv[1:])\n"
             "except SystemExit as e:\n"
-            "    print(e.code, sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules), file=sys.stderr)\n")
+            "    print(e.code, sorted(m for m in ('torch', 'timm', 'torchvision', 'numpy') if m in sys.modules),\n"
+            "          file=sys.stderr)\n")
     for i, (src, targets) in enumerate(runs):
         out = tmp_path / f"out{i}"
         out.mkdir()
@@ -529,6 +530,33 @@ def test_packed_convert_imports_neither_torch_nor_timm(tmp_path, ticket_files) -
             written = out / f"{get_arch(name).name}.ticket"
             convert(Ticket.load(src), name).save(tmp_path / "ref.ticket")
             assert written.read_bytes() == (tmp_path / "ref.ticket").read_bytes()
+
+
+def test_packed_convert_to_its_own_arch_rewrites_the_golden_payload(tmp_path) -> None:
+    # Issue 13: the packed path moves bytes (no numpy); converting the golden file to its own architecture must write
+    # its payload back bit for bit (the same payload_sha256 as the golden file, written by ticketfmt 0.1's first
+    # writer), in a process that imported neither numpy nor torch.
+    import subprocess
+    import sys
+
+    from ticketfmt.format.spec import read_header
+    golden = Path(__file__).parent / "golden" / "cifar_resnet8-packed-v1.0.ticket"
+    code = ("import sys\n"
+            "from ticketfmt.cli import main\n"
+            "try:\n"
+            "    main(sys.argv[1:])\n"
+            "except SystemExit as e:\n"
+            "    print(e.code, sorted(m for m in ('numpy', 'torch') if m in sys.modules), file=sys.stderr)\n")
+    out = tmp_path / "again.ticket"
+    proc = subprocess.run([sys.executable, "-P", "-c", code, "convert", "--from", str(golden), "--to", "cifar_resnet8",
+                           "-o", str(out), "--json"], capture_output=True, text=True)
+    assert proc.stderr.strip().splitlines()[-1] == "0 []", proc.stderr
+    old, new = read_header(golden), read_header(out)
+    assert new.metadata["payload_sha256"] == old.metadata["payload_sha256"] == (
+        "7d6744f15eea7bf0b206e98a6ec74aef447377287b5301993f207bc0996b1f71")
+    assert out.read_bytes()[new.data_offset:] == golden.read_bytes()[old.data_offset:]
+    layout = [{k: (v.dtype, v.shape) for k, v in h.tensors.items()} for h in (new, old)]
+    assert layout[0] == layout[1]
 
 
 def test_packed_source_checks_like_ticket_load(tmp_path, ticket_files, cli) -> None:
@@ -743,8 +771,8 @@ def test_cli_default_output_is_beside_the_source_one_file_per_target(cli, ticket
     src.write_bytes(ticket_files["cifar_resnet20"].read_bytes())
     monkeypatch.chdir(tmp_path)  # not the source's folder: outputs go beside the source, not here
     reads = []
-    real_read = files.start_read
-    monkeypatch.setattr(files, "start_read", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    real_read = files.read_raw
+    monkeypatch.setattr(files, "read_raw", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
     res = cli("convert", "--from", src, "--to", "cifar_resnet32,cifar_resnet56")
     assert res.code == 0, res.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["cifar_resnet32.ticket", "cifar_resnet56.ticket",

@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ticketfmt.errors import MaskError, TicketFormatError
-from ticketfmt.format.arrays import BF16, widen
+from ticketfmt.format.raw import RawTensor
 from ticketfmt.format.spec import Header
 from ticketfmt.format.encodings import get_encoding
 from ticketfmt.zoo import ArchSpec, format_version_for, prunable_names, state_dict_shapes
 from ticketfmt.zoo.claims import check_claim, check_header  # the header's checks (no numpy: `ticket info`)
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+# numpy is imported where a check runs on numpy arrays or tensors, not here: the packed `ticket convert` path checks
+# RawTensor bytes and never imports it.
 
 __all__ = ["check_layers", "check_header", "check_claim", "check_pruned_values", "check_tensors", "all_finite",
            "empty_layers", "refuse_empty_layers"]
@@ -58,6 +60,7 @@ _INT_OF_SIZE = {1: "int8", 2: "int16", 4: "int32", 8: "int64"}
 
 def _bits(values: torch.Tensor | np.ndarray) -> np.ndarray:
     """The values' bit patterns as integers of the same size (so -0.0 and NaN payloads are seen)."""
+    import numpy as np
     if isinstance(values, np.ndarray):
         return values.view(np.dtype(_INT_OF_SIZE[values.dtype.itemsize]))
     import torch
@@ -67,6 +70,7 @@ def _bits(values: torch.Tensor | np.ndarray) -> np.ndarray:
 def check_pruned_values(path: str, header: Header, tensors: Mapping[str, torch.Tensor]) -> None:
     """Every stored value at a pruned position is +0.0, bit for bit (``docs/SPEC.md``: writers store
     ``θ ⊙ m``; a reader refuses anything else rather than silently zeroing it)."""
+    import numpy as np
     codec = get_encoding(header.encoding)
     for name, layer in header.layers.items():
         kept = np.asarray(codec.decode_mask(tensors[f"mask/{name}"], layer.shape), dtype=bool).reshape(-1)
@@ -82,14 +86,15 @@ def check_pruned_values(path: str, header: Header, tensors: Mapping[str, torch.T
 
 def _nonzero_where_pruned(bits: np.ndarray, kept: np.ndarray, step: int = 1 << 18) -> bool:
     """Whether any position with ``kept`` False holds a nonzero bit pattern (in cache-sized slices: ~10x a gather)."""
+    import numpy as np
     for i in range(0, bits.size, step):
         if np.count_nonzero(np.greater(bits[i:i + step] != 0, kept[i:i + step])):
             return True
     return False
 
 
-def all_finite(t: torch.Tensor | np.ndarray) -> bool:
-    """Whether every value of ``t`` (a tensor, or a numpy array as the packed convert path reads) is finite.
+def all_finite(t: torch.Tensor | np.ndarray | RawTensor) -> bool:
+    """Whether every value of ``t`` (a tensor, a numpy array, or the packed convert path's RawTensor) is finite.
 
     A finite sum proves it (NaN and inf propagate); only a non-finite sum (an overflow of large
     finite values, or a real NaN/inf) needs the exact test. numpy on a zero-copy view: single
@@ -100,6 +105,11 @@ def all_finite(t: torch.Tensor | np.ndarray) -> bool:
         >>> all_finite(torch.tensor([1.0, 3e38, 3e38])), all_finite(torch.tensor([1.0, float("nan")]))
         (True, False)
     """
+    if isinstance(t, RawTensor):
+        return t.all_finite()  # its exponent bytes, no numpy
+    import numpy as np
+
+    from ticketfmt.format.arrays import widen
     if isinstance(t, np.ndarray):
         a = widen(t)
     else:
@@ -172,7 +182,12 @@ def _check_section(spec: ArchSpec, shapes: Mapping[str, tuple[int, ...]], sectio
                             fix="start from finite weights")
 
 
-def _is_float(v: torch.Tensor | np.ndarray) -> bool:
+def _is_float(v: torch.Tensor | np.ndarray | RawTensor) -> bool:
+    if isinstance(v, RawTensor):
+        return v.is_float
+    import numpy as np
+
+    from ticketfmt.format.arrays import BF16
     if isinstance(v, np.ndarray):
         return v.dtype.kind == "f" or v.dtype == BF16
     return v.is_floating_point()

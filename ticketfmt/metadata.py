@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ticketfmt.format.arrays import base_metadata
+from ticketfmt.format.raw import base_metadata  # numpy-free: the packed convert path imports no numpy
 from ticketfmt.sparsity import sparsity_of
 from ticketfmt.zoo import ArchSpec, format_version_for
 

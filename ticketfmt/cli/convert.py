@@ -5,8 +5,8 @@ before anything is written and the source is read once; torch and the converters
 inside the command so `ticket info` stays fast.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: typer reads the command's signature with typing.get_type_hints, which
+# compiles every string annotation at each start (a few ms of the command's CPU time); real annotations cost nothing.
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -94,7 +94,7 @@ def convert(
         check_output(p, force)
 
     # 2. Read the source once (a packed source written packed stays packed: nothing is unpacked), write each target.
-    src = SourceFile.open(source, verify=not no_verify, encoding=encoding)
+    src = SourceFile.open(source, verify=not no_verify, encoding=encoding, header=header)  # not read again
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     rows = [_summary(plan, convert_file(src, plan, path, permute_copies=permute_copies))
             for plan, path in zip(plans, paths, strict=True)]
@@ -103,7 +103,7 @@ def convert(
         _plot(plot, source, plans, rows)
 
 
-def _plot(path: Path, source: Path, plans: list[Plan], rows: list[dict[str, Any]]) -> None:
+def _plot(path: Path, source: Path, plans: "list[Plan]", rows: list[dict[str, Any]]) -> None:
     """``--plot``: the conversion picture of every target, from the headers (matplotlib is imported only here)."""
     from ticketfmt.cards.plot import BlockDensities, ConversionView, conversion_plot
     from ticketfmt.format.spec import read_header
@@ -118,7 +118,7 @@ def _plot(path: Path, source: Path, plans: list[Plan], rows: list[dict[str, Any]
     err.print(f"wrote {path}", soft_wrap=True)
 
 
-def _report(src: SourceFile, rows: list[dict[str, Any]], encoding: str, permute_copies: int | None,
+def _report(src: "SourceFile", rows: list[dict[str, Any]], encoding: str, permute_copies: int | None,
             as_json: bool) -> None:
     """Warnings and notes on stderr; the sparsity table (or JSON) on stdout."""
     spec = src.spec
@@ -144,7 +144,7 @@ def _report(src: SourceFile, rows: list[dict[str, Any]], encoding: str, permute_
                   soft_wrap=True, markup=False)
 
 
-def _outputs(source: Path, output_arg: str | None, plans: list[Plan]) -> list[Path]:
+def _outputs(source: Path, output_arg: str | None, plans: "list[Plan]") -> list[Path]:
     """The output file of each plan.
 
     No ``-o``: ``<target>.ticket`` beside the source. ``-o FILE`` for one target; ``-o FOLDER``
@@ -172,7 +172,7 @@ def _outputs(source: Path, output_arg: str | None, plans: list[Plan]) -> list[Pa
     return paths
 
 
-def _summary(plan: Plan, result: ConvertedFile) -> dict[str, Any]:
+def _summary(plan: "Plan", result: "ConvertedFile") -> dict[str, Any]:
     prov = result.provenance
     return {"file": result.path, "arch": result.arch, "num_classes": result.num_classes, "size": result.size,
             "stages": list(plan.target.stages), "direction": plan.direction, "strategy": plan.strategy,

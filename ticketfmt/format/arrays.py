@@ -3,10 +3,11 @@
 :func:`read_arrays` reads a file once into one buffer, checks it (header, sizes, payload sha256,
 BOOL bytes) and returns every tensor as a zero-copy numpy view of that buffer;
 :func:`write_arrays` lays tensors out as safetensors (by decreasing element size, so every
-tensor is aligned), records the payload's sha256 and writes atomically. The torch layer
-(:mod:`ticketfmt.format.tensors`: ``read_file``, ``write_tensors``) wraps these two, so a file
-written from numpy arrays (the packed ``ticket convert`` path) and one written from tensors
-(``Ticket.save``) are the same bytes for the same tensors.
+tensor is aligned), records the payload's sha256 and writes atomically, through
+:func:`ticketfmt.format.raw.write_payload`, the numpy-free writer of the packed ``ticket convert``
+path. The torch layer (:mod:`ticketfmt.format.tensors`: ``read_file``, ``write_tensors``) wraps
+these two, so files written from bytes, numpy arrays or tensors are the same bytes for the same
+tensors.
 
 numpy has no bfloat16: ``BF16`` tensors are arrays of :data:`BF16` (a 2-byte record), which
 index, copy and write like any other dtype; :func:`widen` gives their float32 values.
@@ -22,10 +23,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import struct
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from ticketfmt.errors import TicketFormatError, TicketIntegrityError
-from ticketfmt.format.atomic import atomic_write
-from ticketfmt.format.spec import ENCODINGS, FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, VERSIONS, Header, parse_header
+from ticketfmt.errors import TicketFormatError
+from ticketfmt.format.raw import (_PARALLEL_HASH_BYTES, SPEC_NOTES, Digests, base_metadata,  # noqa: F401 (re-exported)
+                                  integrity_first, write_payload)
+from ticketfmt.format.spec import Header, parse_header
 
-__all__ = ["BF16", "NUMPY_DTYPES", "dtype_name", "FileRead", "start_read", "read_arrays", "write_arrays", "packbits", "unpackbits", "popcount",
-           "count_true", "widen", "sha256_file", "base_metadata"]
+__all__ = ["BF16", "NUMPY_DTYPES", "dtype_name", "FileRead", "start_read", "read_arrays", "write_arrays", "array_bytes", "packbits", "unpackbits", "popcount",
+           "count_true", "widen", "sha256_file", "base_metadata", "SPEC_NOTES"]
 
 BF16 = np.dtype([("bf16", "<u2")])
 """The numpy stand-in for safetensors' ``BF16``: the raw 2 bytes of each value."""
@@ -49,7 +48,6 @@ NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     "F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "U64": np.dtype("<u8"), "F64": np.dtype("<f8"),
 }
 _NAMES = {v: k for k, v in NUMPY_DTYPES.items()}
-_PARALLEL_HASH_BYTES = 1 << 22  # below this, a second thread costs more than it saves
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 _BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2.0
 
@@ -112,53 +110,13 @@ def widen(a: np.ndarray) -> np.ndarray:
     return (a.view("<u2").astype(np.uint32) << 16).view(np.float32)
 
 
-def _hash(data: memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class _Digests:
-    """The file's sha256 and (to verify) the payload's, computed in background threads (hashlib releases the GIL).
-
-    The caller checks and decodes the tensors meanwhile; :meth:`result` joins and compares.
-    """
-
-    def __init__(self, buf: memoryview, offset: int, recorded: str | None, verify: bool, path: str) -> None:
-        self.recorded, self.verify, self.path = recorded, verify, path
-        self.out: dict[str, str] = {}
-        jobs = {"file": buf, **({"payload": buf[offset:]} if verify and recorded is not None else {})}
-        if len(buf) < _PARALLEL_HASH_BYTES:  # a thread costs more than it saves
-            self.out.update({k: _hash(v) for k, v in jobs.items()})
-            self.threads: list[threading.Thread] = []
-        else:
-            self.threads = [threading.Thread(target=self._run, args=(k, v), daemon=True) for k, v in jobs.items()]
-            for t in self.threads:
-                t.start()
-
-    def _run(self, key: str, data: memoryview) -> None:
-        self.out[key] = _hash(data)
-
-    def result(self) -> str:
-        """The file's sha256, once the payload matched its recorded sha256 (with ``verify``)."""
-        for t in self.threads:
-            t.join()
-        self.threads = []
-        if self.verify:
-            if self.recorded is None:
-                raise TicketIntegrityError("no payload_sha256 in the metadata", path=self.path,
-                                           fix="load with verify=False (--no-verify) to read it anyway")
-            if self.out["payload"] != self.recorded:
-                raise TicketIntegrityError("payload does not match its sha256: the file is corrupted", path=self.path,
-                                           fix="download or copy it again (or load with --no-verify)")
-        return self.out["file"]
-
-
 @dataclass
 class FileRead:
     """A ticket file read into one private buffer, its checksums still being computed (:func:`start_read`)."""
 
     header: Header
     arrays: dict[str, np.ndarray]
-    digests: _Digests = field(repr=False)
+    digests: Digests = field(repr=False)
 
     def finish(self) -> str:
         """Wait for the checksums; returns the file's sha256, raises ``TicketIntegrityError`` on a corrupted payload."""
@@ -174,11 +132,8 @@ class FileRead:
             ...     check(read.arrays)
             >>> file_sha = read.finish()  # doctest: +SKIP
         """
-        try:
+        with integrity_first(self.digests):
             yield
-        except BaseException:
-            self.finish()  # raises the integrity error, if any, in place of the checks' (corruption explains them)
-            raise
 
 
 def start_read(path: str | os.PathLike[str], verify: bool = True) -> FileRead:
@@ -202,7 +157,7 @@ def start_read(path: str | os.PathLike[str], verify: bool = True) -> FileRead:
         raise TicketFormatError("file changed size while being read", path=p, fix="read it again")
     # The header just read must be the one validated (the file may have been replaced in between).
     header = parse_header(buf[:header.data_offset].tobytes(), len(buf), p)
-    read = FileRead(header, {}, _Digests(memoryview(buf), header.data_offset, header.metadata.get("payload_sha256"),
+    read = FileRead(header, {}, Digests(memoryview(buf), header.data_offset, header.metadata.get("payload_sha256"),
                                          verify, p))
     base = header.data_offset
     with read.integrity_first():
@@ -228,7 +183,13 @@ def read_arrays(path: str | os.PathLike[str], verify: bool = True) -> tuple[Head
     return read.header, read.arrays, read.finish()
 
 
-def _payload_bytes(a: np.ndarray) -> memoryview:
+def array_bytes(a: np.ndarray) -> memoryview:
+    """An array's bytes, row-major, as stored in a file (a view when ``a`` is contiguous).
+
+    Example:
+        >>> bytes(array_bytes(np.array([1, 2], dtype=np.uint16)))
+        b'\\x01\\x00\\x02\\x00'
+    """
     a = np.ascontiguousarray(a).reshape(-1)
     return memoryview(a.view(np.uint8)) if a.size else memoryview(b"")
 
@@ -243,32 +204,15 @@ def write_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
         >>> write_arrays("t.ticket", {"init/w": np.zeros(3, np.float32)}, base_metadata("packed"))  # doctest: +SKIP
         232
     """
-    order = sorted(arrays, key=lambda k: -arrays[k].dtype.itemsize)
-    digest = hashlib.sha256()
-    header: dict[str, Any] = {}
-    views = []
-    offset = 0
-    for k in order:
-        a = arrays[k]
+    entries = []
+    for k, a in arrays.items():
         try:
             name = dtype_name(a.dtype)
         except KeyError:
             raise TicketFormatError(f"tensor {k!r} has dtype {a.dtype}, which safetensors cannot store",
                                     fix="convert it to float32", tensor=k) from None
-        view = _payload_bytes(a)
-        header[k] = {"dtype": name, "shape": list(a.shape), "data_offsets": [offset, offset + view.nbytes]}
-        offset += view.nbytes
-        digest.update(view)
-        views.append(view)
-    meta = dict(metadata)
-    meta["payload_sha256"] = digest.hexdigest()
-    raw = json.dumps({"__metadata__": meta, **header}, separators=(",", ":")).encode("utf-8")
-    raw += b" " * ((-len(raw)) % 8)
-    if len(raw) > MAX_HEADER_BYTES:
-        raise TicketFormatError(f"header would be {len(raw)} bytes, over the {MAX_HEADER_BYTES}-byte limit", path=path,
-                                fix="store less metadata")
-    atomic_write(path, [struct.pack("<Q", len(raw)), raw, *views])
-    return 8 + len(raw) + offset
+        entries.append((k, name, a.shape, array_bytes(a)))
+    return write_payload(path, entries, metadata)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -278,38 +222,3 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-SPEC_NOTES = {
-    "packed": "a ticketfmt ticket (docs/SPEC.md of ticketfmt, format 1.x). For each weight K in the 'layers' "
-              "metadata: mask/K (U8) is the 0/1 mask flattened row-major, 8 to a byte, most significant bit first "
-              "(numpy.packbits), padding bits 0; init/K and trained/K hold the kept values in row-major order: "
-              "w = zeros(shape); w[unpackbits(mask, count=prod(shape)).reshape(shape) == 1] = values. "
-              "Every other tensor is stored whole.",
-    "dense": "a ticketfmt ticket (docs/SPEC.md of ticketfmt, format 1.x). For each weight K in the 'layers' "
-             "metadata: mask/K (BOOL) is the 0/1 mask in the weight's shape; init/K and trained/K are the whole "
-             "weights, +0.0 where the mask is 0. Every other tensor is stored whole.",
-}
-"""The ``spec`` metadata of each built-in encoding: how a plain safetensors user decodes the file (informative)."""
-
-
-def base_metadata(encoding: str, version: str = FORMAT_VERSION) -> dict[str, str]:
-    """The format fields every ticket file's ``__metadata__`` starts with.
-
-    ``version`` is the format version the file follows: writers give the lowest one that
-    describes the file (``ticketfmt.zoo.format_version_for``), so older readers keep reading it.
-
-    Example:
-        >>> base_metadata("packed", "1.0")["format_version"]
-        '1.0'
-    """
-    from ticketfmt._version import __version__
-    if encoding not in ENCODINGS:
-        raise ValueError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
-    if version not in VERSIONS:
-        raise ValueError(f"unknown format version {version!r}; this ticketfmt writes {', '.join(VERSIONS)}")
-    meta = {"format": FORMAT, "format_version": version, "encoding": encoding,
-            "created_by": f"ticketfmt {__version__}"}
-    if encoding in SPEC_NOTES:  # informative, for readers without ticketfmt (an encoding added later may have none)
-        meta["spec"] = SPEC_NOTES[encoding]
-    return meta

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ticketfmt.format.encodings import Encoding, register_encoding
+from ticketfmt.format.raw import RawTensor, popcount_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -68,14 +69,17 @@ class PackedEncoding(Encoding):
         out[mask.numpy()] = values
         return array_to_tensor(out)
 
-    def count_kept(self, raw: torch.Tensor, shape: tuple[int, ...]) -> int:
-        from ticketfmt.format.arrays import popcount  # numpy only: numpy arrays (packed convert) or tensors
+    def count_kept(self, raw: torch.Tensor | RawTensor, shape: tuple[int, ...]) -> int:
         n = 1
         for d in shape:
             n *= d
+        data = raw.data if isinstance(raw, RawTensor) else raw  # the packed convert path: bytes, no numpy
         # The last byte's unused low bits must be zero: a file has one byte sequence per mask.
-        if n % 8 and len(raw) and int(raw[-1]) & ((1 << (8 - n % 8)) - 1):
+        if n % 8 and len(data) and int(data[-1]) & ((1 << (8 - n % 8)) - 1):
             raise ValueError("padding bits are not zero")
+        if isinstance(raw, RawTensor):
+            return popcount_bytes(data)
+        from ticketfmt.format.arrays import popcount  # numpy: tensors
         return popcount(raw)
 
 
