@@ -578,3 +578,19 @@ def test_a_resumed_run_keeps_the_thread_count_it_recorded(ref_run, tmp_path: Pat
     asked.clear()
     find(ARCH, DATASET, out_dir=out, resume=True, threads=1, **CONFIG)  # an explicit --threads wins
     assert asked == [1]
+
+
+def test_a_run_saved_before_new_recipe_settings_resumes(ref_run) -> None:
+    """A checkpoint written before the recipe had `optimizer`/`schedule` ran with their defaults: resumable."""
+    from ticketfmt.train.imp import _with_new_defaults
+    from ticketfmt.train.runfiles import diff_config
+
+    new = json.loads((ref_run.out_dir / "run.json").read_text())
+    saved = {k: v for k, v in new.items() if k not in ("resize", "crop")}
+    saved["recipe"] = {k: v for k, v in new["recipe"].items() if k not in ("optimizer", "schedule")}
+    config = {k: new[k] for k in saved if k in new}
+    config.update(resize=new.get("resize", False), crop=new.get("crop", "reference"))
+    assert diff_config(saved, config) is not None  # compared as saved, the missing settings differ
+    assert diff_config(_with_new_defaults(saved), config) is None
+    changed = {**saved, "recipe": {**saved["recipe"], "schedule": "cosine"}}
+    assert "schedule" in diff_config(_with_new_defaults(changed), config)  # a real change is still refused

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -422,7 +422,7 @@ def _saved_run(out: Path, config: dict[str, Any], resume: bool
             raise OutputExistsError(f"{out} holds a run already", fix="pass --resume to continue it, or choose another -o")
         meta, groups = load_checkpoint(ckpt)
         # a run started before these settings were recorded ran with their defaults
-        why = diff_config({"resize": False, "crop": "reference", **meta["config"]}, config)
+        why = diff_config(_with_new_defaults(meta["config"]), config)
         if why is not None:
             raise TicketError(f"{out} was started with {why}",
                               fix=f"resume with the options of the original run (see {out / RUN_CONFIG})")
@@ -430,6 +430,20 @@ def _saved_run(out: Path, config: dict[str, Any], resume: bool
     if out.exists() and any(out.glob("level-*.ticket")):
         raise OutputExistsError(f"{out} holds tickets but no checkpoint", fix="choose another -o")
     return None
+
+
+def _with_new_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config with the settings added since it was written at their (no-effect) defaults.
+
+    A run started before ``resize``/``crop`` or a recipe's ``optimizer``/``schedule`` existed ran
+    with what those default to, so its resume must not be refused for lacking them.
+    """
+    old = {"resize": False, "crop": "reference", **config}
+    if isinstance(old.get("recipe"), dict):
+        defaults = {f.name: f.default for f in fields(Recipe)
+                    if f.name in ("optimizer", "schedule", "warmup_offset")}
+        old["recipe"] = {**defaults, **old["recipe"]}
+    return old
 
 
 def _recorded_threads(out: Path) -> int | None:
