@@ -939,6 +939,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             status, rc = "interrupted", 130
             log("interrupted; continue with --resume")
+        except BaseException as e:  # the slice log must not say "finished" for a slice that failed
+            status = f"error: {type(e).__name__}: {e}"
+            raise
         finally:
             bench.log_slice(status)
         log(f"slice done in {time.monotonic() - bench.t_start:.0f} s ({status})")
