@@ -315,3 +315,25 @@ def test_a_grayscale_ticket_without_a_dataset_gets_one_channel_preprocessing() -
     pre = preprocessing(Ticket.from_model(build_model("mnist_lenet_300_100", seed=0), "mnist_lenet_300_100"))
     assert pre["input_size"] == [1, 28, 28]
     assert len(pre["mean"]) == len(pre["std"]) == 1
+
+
+@pytest.mark.parametrize("arch, dataset, augmented", [("mnist_lenet_300_100", "mnist-mini", False),
+                                                       ("cifar_resnet8", "cifar10-mini", True)])
+def test_snip_scores_on_batches_augmented_like_the_recipe(cli, tmp_path, monkeypatch, arch: str, dataset: str,
+                                                           augmented: bool) -> None:
+    """`ticket prune --method snip` draws its batches the way the network trains: the LeNet recipe never augments."""
+    import ticketfmt.data as data
+
+    asked: list[object] = []
+    real = data.make_loader
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("augment"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "make_loader", spy)
+    src = tmp_path / "t.ticket"
+    assert cli("new", arch, "-o", src).code == 0
+    res = cli("prune", src, "--sparsity", "0.5", "--method", "snip", "--dataset", dataset, "-o", tmp_path / "s.ticket")
+    assert res.code == 0, res.stderr
+    assert asked == [augmented]

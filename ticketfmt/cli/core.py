@@ -167,8 +167,11 @@ def prune(
     if method in DATA_METHODS:
         from ticketfmt.pruning.pai import data_batches
         assert dataset is not None
+        from ticketfmt.train.recipes import recipe_for
+        # scored on batches like the ones the network trains on: no augmentation where its recipe has none
+        augment = recipe_for(ticket.spec).augmentation != "none"
         kwargs = {"data": data_batches(dataset, batches, data_dir=data_dir, seed=seed or 0, input_size=ticket.spec,
-                                       resize=resize),
+                                       resize=resize, augment=augment),
                   "batches": batches}
     result = prune_ticket(ticket, sparsity, method, like=other, seed=seed, keep_dense=(keep_dense or "").split(","),
                           min_density=min_density, allow_empty_layers=allow_empty_layers, **kwargs)

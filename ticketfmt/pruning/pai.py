@@ -53,8 +53,12 @@ DATA_METHODS = ("snip", "grasp")
 
 def data_batches(dataset: str, batches: int, *, batch_size: int = 128, data_dir: str | Path | None = None,
                  seed: int = 0, device: str | torch.device = "cpu", input_size: Any = None, resize: bool = False,
-                 normalize: str = "reference", crop: str = "reference") -> list[tuple[torch.Tensor, torch.Tensor]]:
+                 normalize: str = "reference", crop: str = "reference", augment: bool | None = None
+                 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``batches`` shuffled training batches of a dataset (what ``--dataset/--batches`` use).
+
+    ``augment``: whether the batches are augmented like training batches (default: yes); pass
+    False for a network whose recipe trains without augmentation (the LeNets on MNIST).
 
     The batches are made for a network of ``input_size`` (pass the ticket's ``spec``): the input
     pipeline follows it and the data (:func:`ticketfmt.data.input_pipeline`; ``resize``,
@@ -71,7 +75,7 @@ def data_batches(dataset: str, batches: int, *, batch_size: int = 128, data_dir:
     if batches < 1:
         raise TicketError(f"batches must be at least 1, got {batches}", fix="pass --batches 1 or more")
     loader = make_loader(dataset, "train", batch_size, True, device, data_dir, seed=seed, input_size=input_size,
-                         resize=resize, normalize=normalize, crop=crop)
+                         resize=resize, normalize=normalize, crop=crop, augment=augment)
     loader.set_epoch(0)
     out = list(itertools.islice(iter(loader), batches))
     if len(out) < batches:
