@@ -239,7 +239,8 @@ class Bench:
     def save_arm(self, name: str, rec: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
         import torch
 
-        rec = {"arm": name, **rec, "threads": torch.get_num_threads(), "device": self.device,
+        # an IMP run records the threads its run.json says it trained with (a resumed run keeps them)
+        rec = {"arm": name, "threads": torch.get_num_threads(), **rec, "device": self.device,
                "load_average_1min": _load_average(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         _write_json(self.arm_path(name), rec)
         if not quiet:
@@ -363,7 +364,8 @@ class Bench:
                            "epochs": round(steps / spe, 4), "images": images,
                            "train_seconds": round(seconds, 2), "train_seconds_estimated": lv in cut})
         return {"method": "imp-run", "arch": arch, "seed": seed, "complete": complete, "levels": levels,
-                "steps_per_epoch": spe, "rewind_step": r, "train_seconds": round(sum(secs.values()), 2)}
+                "steps_per_epoch": spe, "rewind_step": r, "train_seconds": round(sum(secs.values()), 2),
+                **({"threads": int(run["threads"])} if run.get("threads") else {})}
 
     def free_arms(self, imp_rec: dict[str, Any]) -> None:
         """The arms an IMP run's levels are (dense, IMP on target, IMP on source), written once each level exists."""
@@ -582,25 +584,29 @@ class Bench:
         imp_levels = [lv for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
         retrains = [a for a in arms if a["method"] in RETRAINED]
         images = sum(int(lv["images"]) for lv in imp_levels) + sum(int(a["images"]) for a in retrains)
-        secs = sum(float(lv["train_seconds"] or 0) for lv in imp_levels) + \
-            sum(float(a.get("train_seconds") or 0) for a in retrains)
+        # (training seconds, threads) per training: slices may run at different thread counts
+        timed = [(float(lv["train_seconds"] or 0), int(a.get("threads") or 1))
+                 for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
+        timed += [(float(a.get("train_seconds") or 0), int(a.get("threads") or 1)) for a in retrains]
+        secs = sum(t for t, _ in timed)
+        cpu_secs = sum(t * n for t, n in timed)
         threads = sorted({int(a["threads"]) for a in arms if a.get("threads")} |
                          {int(s["threads"]) for s in self.slices() if s.get("threads")})
         per_training = self.images_per_training()
         r_images = self.recipe.rewind_step(self.steps_per_epoch()) * self.recipe.batch_size
         planned_images = imp_total * per_training + re_total * (per_training - r_images)
         rate = images / secs if secs > 0 else None
-        n_threads = max(threads) if threads else 1
+        cpu_rate = images / cpu_secs if cpu_secs > 0 else None  # images per CPU second (wall x threads)
         slices = self.slices()
         return {"arms_done": sum(1 for n in planned if n in done), "arms_planned": len(planned),
                 "imp_levels_done": len(imp_levels), "imp_levels_planned": imp_total,
                 "retrainings_done": len(retrains), "retrainings_planned": re_total,
                 "images_done": images, "images_planned": planned_images, "images_per_training": per_training,
                 "train_hours_done": round(secs / 3600, 2), "threads": threads,
-                "cpu_hours_done": round(secs * n_threads / 3600, 2) if self.device == "cpu" else None,
+                "cpu_hours_done": round(cpu_secs / 3600, 2) if self.device == "cpu" else None,
                 "images_per_sec": round(rate, 1) if rate else None,
-                "cpu_hours_left_estimate": round((planned_images - images) / rate * n_threads / 3600, 1)
-                if rate and self.device == "cpu" else None,
+                "cpu_hours_left_estimate": round((planned_images - images) / cpu_rate / 3600, 1)
+                if cpu_rate and self.device == "cpu" else None,
                 "slices": len(slices), "slice_wall_hours": round(sum(s["wall_seconds"] for s in slices) / 3600, 2),
                 "slice_cpu_hours": round(sum(s["cpu_seconds"] for s in slices) / 3600, 2)}
 
@@ -873,10 +879,14 @@ def plot(res: dict[str, Any], path: Path) -> None:
             continue
         pts = tuple((v["sparsity"], v["mean"], v["std"]) for v in cells.values())
         curves.append(Curve(label, pts, ":" if key in SQUEEZE_ARMS else "-"))
-    seeds = len(c["seeds"])
-    title = (f"Elastic LTH reproduction ({res['scale']}): {c['target']} on {c['dataset']}, "
-             f"mean ± std over {seeds} seed{'s' if seeds > 1 else ''}\n(dotted: the squeeze arm and its reference, "
-             f"trained on {c['source']})")
+    ns = sorted({int(v["n"]) for row in res["table"].values() for v in row.get("cells", {}).values()})
+    over = "n/a" if not ns else f"{ns[0]}" if len(ns) == 1 else f"{ns[0]} to {ns[-1]}"
+    p = res.get("progress") or {}
+    partial = (f"; {p['arms_done']} of {p['arms_planned']} arms done"
+               if p.get("arms_done") is not None and p["arms_done"] < p["arms_planned"] else "")
+    title = (f"Elastic LTH reproduction ({res['scale']}): {c['target']} on {c['dataset']}\n"
+             f"mean ± std over seeds (n = {over} per point{partial})\n"
+             f"dotted: the squeeze arm and its reference, trained on {c['source']}")
     accuracy_plot(curves, path, dense=dense, dense_label=dict(METHODS)["dense"], title=title,
                   ylabel=f"test top-1 accuracy (%), {c['test_subset'] or 'all'} test images")
 

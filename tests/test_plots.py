@@ -205,6 +205,14 @@ def test_reproduction_plot_from_the_committed_results(tmp_path: Path, monkeypatc
     title, desc = _png(out)
     lines = desc.splitlines()
     assert title.startswith("Elastic LTH reproduction (cpu): cifar_resnet32")
+    ns = sorted({v["n"] for row in res["table"].values() for v in row["cells"].values()})
+    assert f"(n = {ns[0]}" in title and ("arms done" in title) == (not res["complete"])
+    # a partial run says so in the title, with the n of its points
+    partial = {**res, "complete": False, "progress": {"arms_done": 3, "arms_planned": 51},
+               "table": {k: {**row, "cells": {lv: {**v, "n": 1} for lv, v in row["cells"].items()}}
+                         for k, row in res["table"].items()}}
+    module.plot(partial, out)
+    assert "(n = 1 per point; 3 of 51 arms done)" in _png(out)[0]
     for key, label in module.METHODS:
         if key != "dense" and res["table"].get(key, {}).get("cells"):
             assert label in lines

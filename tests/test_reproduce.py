@@ -51,3 +51,23 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert ": training " not in proc.stdout
     assert sorted(p.name for p in (out / "arms").glob("*.json")) == arms
+
+
+def test_cpu_hours_count_each_training_at_its_own_threads(tmp_path: Path, monkeypatch) -> None:
+    """Slices may run at different thread counts: CPU hours are the sum of each training's seconds x threads."""
+    import importlib.util
+
+    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
+    spec = importlib.util.spec_from_file_location("_reproduce_hours", ROOT / "bench" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = module.Bench("smoke", tmp_path, resume=False)
+    bench.arms_dir.mkdir(parents=True)
+    levels = [{"level": lv, "images": 1000, "train_seconds": 3600.0} for lv in (0, 1)]
+    arms = [{"arm": "imp-cifar_resnet20-s0", "method": "imp-run", "levels": levels, "threads": 1},
+            {"arm": "interpolate-L1-s0", "method": "interpolate", "images": 1000, "train_seconds": 1800.0,
+             "threads": 2}]
+    p = bench.progress(arms)
+    assert p["train_hours_done"] == 2.5  # wall: 1 + 1 + 0.5
+    assert p["cpu_hours_done"] == 3.0  # 1 x 1 + 1 x 1 + 0.5 x 2, not 2.5 x the largest thread count
+    assert p["threads"] == [1, 2]
