@@ -320,3 +320,26 @@ def test_convert_output_with_a_trailing_slash_is_a_folder(cli, tmp_path: Path) -
     assert Ticket.load(tmp_path / "new" / "cifar_resnet20.ticket").arch == "cifar_resnet20"
     res = cli("convert", "--from", src, "--to", "cifar_resnet32", "-o", tmp_path / "plain.ticket")
     assert res.code == 0 and (tmp_path / "plain.ticket").is_file()  # without the slash: a file
+
+
+def test_help_paragraphs_wrap_at_the_terminal_not_at_the_docstring() -> None:
+    """typer's rich help kept each docstring line break (``ticket prune --help`` broke mid-sentence)."""
+    import inspect
+    import sys as _sys
+
+    from ticketfmt.cli import COMMAND_MODULES, load_commands
+
+    load_commands()
+    app_module = _sys.modules["ticketfmt.cli.app"]
+    assert app_module.unwrap_paragraphs("A.\n\nb c\n  d\n\n\b\nx\n  y") == "A.\n\nb c d\n\n\b\nx\n  y"
+    checked = 0
+    for name in COMMAND_MODULES:
+        command = app_module._command([name])
+        for cmd in [command, *getattr(command, "commands", {}).values()]:
+            raw = inspect.cleandoc(cmd.callback.__doc__ or "") if cmd.callback else ""
+            for paragraph in (cmd.help or "").split("\n\n"):
+                if not paragraph.startswith("\b"):
+                    assert "\n" not in paragraph, (name, paragraph)
+            if "\n" in raw.split("\n\n", 1)[-1].replace("\n\n", ""):
+                checked += 1
+    assert checked  # some docstrings do break their paragraphs over lines

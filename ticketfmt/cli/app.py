@@ -8,6 +8,7 @@ nothing is cut to the terminal width, so ``ticket models | grep resnet50`` finds
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import sys
@@ -151,7 +152,33 @@ def _command(args: list[str]) -> Any:
     one.registered_commands = [c for c in app.registered_commands
                                if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
     one.registered_groups = [g for g in app.registered_groups if g.name == name]
-    return typer.main.get_command(one if one.registered_commands or one.registered_groups else app)
+    command = typer.main.get_command(one if one.registered_commands or one.registered_groups else app)
+    _unwrap_help(command)
+    return command
+
+
+def unwrap_paragraphs(text: str) -> str:
+    """``text`` with each paragraph's line breaks turned into spaces, so the terminal wraps it at its width.
+
+    typer's rich help keeps a docstring's single line breaks after the first paragraph (the lines of
+    ``ticket prune --help`` broke mid-sentence); a paragraph that starts with ``\\b`` (click's "keep
+    this block as written", used for example lists) is left as it is.
+
+    Example:
+        >>> unwrap_paragraphs("Title.\\n\\nOne sentence\\nsplit in two.")
+        'Title.\\n\\nOne sentence split in two.'
+    """
+    paragraphs = [p.strip("\n") for p in text.split("\n\n")]
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in paragraphs)
+
+
+def _unwrap_help(command: Any) -> None:
+    """Unwrap the help of ``command`` and of its sub-commands (:func:`unwrap_paragraphs`)."""
+    if command.help:
+        command.help = unwrap_paragraphs(inspect.cleandoc(command.help))
+    for sub in getattr(command, "commands", {}).values():
+        _unwrap_help(sub)
 
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:
