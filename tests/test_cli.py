@@ -343,3 +343,11 @@ def test_help_paragraphs_wrap_at_the_terminal_not_at_the_docstring() -> None:
             if "\n" in raw.split("\n\n", 1)[-1].replace("\n\n", ""):
                 checked += 1
     assert checked  # some docstrings do break their paragraphs over lines
+
+
+def test_arguments_keep_their_help(cli) -> None:
+    """An argument's help is shown (typer < 0.26 on click 8.5 lost it: pyproject pins click below 8.5)."""
+    res = cli("info", "--help")
+    assert res.code == 0 and "A .ticket file." in res.stdout
+    res = cli("push", "--help")
+    assert "The Hub repo" in res.stdout
