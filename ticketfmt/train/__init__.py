@@ -14,7 +14,9 @@ One job per module:
 - :mod:`~ticketfmt.train.planning`: the plan a run announces before its first step (sizes, device, a timed estimate);
 - :mod:`~ticketfmt.train.runfiles`: checkpoints, the metrics log, the run config;
 - :mod:`~ticketfmt.train.imp`: the IMP run (:class:`ImpRun`) and :func:`find`;
-- :mod:`~ticketfmt.train.verify`: :func:`verify` and a ticket's training contract.
+- :mod:`~ticketfmt.train.retraining`: a ticket's training contract, the retraining plan and its record
+  (shared by :func:`verify` and :func:`lmc`).
+- :mod:`~ticketfmt.train.verify`: :func:`verify` (one retraining, its result recorded).
 - :mod:`~ticketfmt.train.lmc`: :func:`lmc`, linear mode connectivity (two copies, the error barrier).
 
 Example:

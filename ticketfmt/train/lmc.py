@@ -38,8 +38,8 @@ from ticketfmt.train.loop import ProgressFn, Span, Trainer, evaluate
 from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
 from ticketfmt.train.recipes import Recipe
 from ticketfmt.train.runfiles import RunLog
-from ticketfmt.train.verify import (VerifyPlan, _announce, _data_options, _plan, _recipe, _record, _train,
-                                    training_contract)
+from ticketfmt.train.retraining import (VerifyPlan, announce, data_options, make_plan, resolve_recipe,
+                                        result_record, train_span, training_contract)
 
 __all__ = ["Connectivity", "lmc", "interpolate", "error_barrier", "DATA_ORDERS", "POINTS"]
 
@@ -122,7 +122,7 @@ def _announce_lmc(plan: VerifyPlan, trainer: Trainer, data: Any, dataset: str, t
         emit({**event, "command": "lmc", "points": points, "data_orders": list(orders),
               "eta_s": None if eta is None else 2 * eta})
 
-    _announce(plan, trainer, data, dataset, ticket, subset, as_lmc)
+    announce(plan, trainer, data, dataset, ticket, subset, as_lmc)
 
 
 def _copy(ticket: Ticket, rec: Recipe, plan: VerifyPlan, data: Any, index: int, order: int, dev: torch.device,
@@ -133,7 +133,7 @@ def _copy(ticket: Ticket, rec: Recipe, plan: VerifyPlan, data: Any, index: int, 
                       sync_bn=sync_bn)
     tag = "AB"[index]
     say = None if emit is None else (lambda ev: emit({**ev, "copy": tag, "copies": 2}))
-    span = _train(trainer, data, dataclasses.replace(plan, stream=order), None, say, log)
+    span = train_span(trainer, data, dataclasses.replace(plan, stream=order), None, say, log)
     return trainer.state_dict(), span
 
 
@@ -206,24 +206,24 @@ def lmc(ticket: Ticket, dataset: str, *, points: int = POINTS, data_orders: Sequ
     """
     alphas, orders = _check(points, data_orders), [int(o) for o in data_orders]
     contract, origin = training_contract(ticket.provenance)
-    options, augmentation = _data_options(ticket, dataset, contract, data_dir,
+    options, augmentation = data_options(ticket, dataset, contract, data_dir,
                                           {"normalize": normalize, "resize": resize, "crop": crop})
     seed = int(contract.get("seed", 0)) if seed is None else int(seed)
-    rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), augmentation)
+    rec = recipe_for_data(resolve_recipe(ticket, contract, recipe, overrides), augmentation)
     dist, dev, emit = start_run(device, progress)
     log = RunLog(None, dist.is_main)
     with cpu_threads(threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
                                            seed=seed, progress=emit, num_workers=num_workers,
                                            input_size=ticket.spec, **options)
-        plan = _plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
+        plan = make_plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
         if emit:
             probe = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, sync_bn=sync_bn)
             _announce_lmc(plan, probe, data, dataset, ticket, subset, emit, points, orders)
         runs = [_copy(ticket, rec, plan, data, i, o, dev, dist, emit, log, compile, sync_bn)
                 for i, o in enumerate(orders)]
         counts = _path(ticket, [s for s, _ in runs], alphas, data, dev, dist, emit)
-        base = _record(ticket, dataset, plan, subset, counts[0][0], counts[0][1], runs[0][1], dev, dist, data.split)
+        base = result_record(ticket, dataset, plan, subset, counts[0][0], counts[0][1], runs[0][1], dev, dist, data.split)
     record = _lmc_record(base, alphas, counts, orders, [sp for _, sp in runs])
     return Connectivity(ticket.replace(results=[*ticket.results, record]), record, alphas,
                         tuple(record["errors"]), float(record["value"]), (runs[0][0], runs[1][0]))

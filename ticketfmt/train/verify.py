@@ -16,80 +16,23 @@ Example:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from ticketfmt.errors import DataError, TicketError
+from ticketfmt.errors import TicketError
 from ticketfmt.ticket import Ticket
-from ticketfmt.train.dist import Dist, cpu_threads, device_name, start_run
-from ticketfmt.train.fidelity import ImpOptions
-from ticketfmt.train.loop import ProgressFn, Span, Stop, Trainer, data_stream, evaluate, train_steps
-from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
-from ticketfmt.train.recipes import Recipe, get_recipe, protocol, recipe_for
+from ticketfmt.train.dist import cpu_threads, start_run
+from ticketfmt.train.loop import ProgressFn, Trainer, evaluate
+from ticketfmt.train.recipes import Recipe
+from ticketfmt.train.retraining import (CONTRACT_FIELDS, VerifyPlan, announce, data_options, make_plan,
+                                        resolve_recipe, result_record, train_span, training_contract)
 from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
-from ticketfmt.train.runfiles import RunLog, now
+from ticketfmt.train.runfiles import RunLog
 
 __all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "Verified", "verify", "budget_of"]
-
-CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize",
-                   "resize", "crop")
-"""The provenance fields that say how a ticket trains (a converted ticket carries its source's)."""
-
-
-def training_contract(provenance: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """A ticket's training contract and where it was read: ``"ticket"`` or ``"source_provenance"``.
-
-    Fields missing at the top level are taken from ``source_provenance`` (recursively, for a
-    conversion of a conversion). A ticket made by ``ticket new`` (method ``init``) rewinds to 0; an
-    IMP ticket of ticketfmt 1.0 (no ``imp_options`` recorded) was trained with ``normalize="cifar"``.
-
-    Example:
-        >>> training_contract({"method": "elastic", "source_provenance": {"rewind": "20it", "seed": 3}})
-        ({'rewind': '20it', 'seed': 3}, 'source_provenance')
-    """
-    own = {k: provenance[k] for k in CONTRACT_FIELDS if provenance.get(k) is not None}
-    if provenance.get("method") == "init":
-        own.setdefault("rewind", "0")
-    if provenance.get("method") == "imp" and "imp_options" not in provenance:
-        own.setdefault("normalize", "cifar")  # ticketfmt 1.0's IMP tickets were trained on the data's own statistics
-    source = provenance.get("source_provenance")
-    if not isinstance(source, Mapping):
-        return own, "ticket"
-    inherited, _ = training_contract(source)
-    return {**inherited, **own}, ("ticket" if "rewind" in own else "source_provenance")
-
-
-@dataclass(frozen=True)
-class VerifyPlan:
-    """What :func:`verify` trains: the recipe, the steps ``start_step .. total_steps``, the seed and data stream."""
-
-    recipe: Recipe
-    seed: int
-    steps_per_epoch: int
-    start_step: int
-    total_steps: int
-    stream: int
-    contract: str
-    from_scratch: bool
-    normalize: str = "reference"
-    resize: bool = False
-    crop: str = "reference"
-
-    @property
-    def start_lr(self) -> float:
-        """The learning rate of the first step (the schedule fast-forwarded to ``start_step``)."""
-        return self.recipe.lr_at(self.start_step, self.steps_per_epoch)
-
-    def event(self) -> dict[str, Any]:
-        return {"phase": "plan", "command": "verify", "start_step": self.start_step, "steps": self.total_steps,
-                "lr": self.start_lr, "rewind": self.recipe.rewind, "contract": self.contract,
-                "from_scratch": self.from_scratch, "recipe": self.recipe.describe(), "epochs": self.recipe.epochs,
-                "steps_per_epoch": self.steps_per_epoch, "steps_left": self.total_steps - self.start_step}
 
 
 class Verified(NamedTuple):
@@ -97,113 +40,6 @@ class Verified(NamedTuple):
 
     ticket: Ticket
     record: dict[str, Any]
-
-
-def _recipe(ticket: Ticket, contract: Mapping[str, Any], recipe: str | Recipe | None,
-            overrides: Mapping[str, Any]) -> Recipe:
-    if isinstance(recipe, Recipe):
-        base = recipe
-    elif recipe is not None:
-        base = get_recipe(recipe)
-    elif isinstance(contract.get("recipe"), Mapping):
-        base = Recipe.from_json(contract["recipe"], source=f"the provenance of {ticket.path or 'the ticket'}")
-    else:
-        base = recipe_for(ticket.spec)
-    rewind = overrides.get("rewind")
-    if rewind is None and contract.get("rewind") is not None:
-        rewind = str(contract["rewind"])
-    return base.override(**{**overrides, "rewind": rewind})
-
-
-def _plan(ticket: Ticket, recipe: Recipe, seed: int, spe: int, contract: str, from_scratch: bool,
-          data_options: Mapping[str, Any]) -> VerifyPlan:
-    prov = ticket.provenance
-    total = recipe.total_steps(spe)
-    start = 0 if from_scratch else recipe.rewind_step(spe)
-    if start >= total:
-        raise TicketError(f"the ticket's rewind point {recipe.rewind} (step {start}) is not before the end of training "
-                          f"({total} steps, {spe} an epoch)",
-                          fix="train longer (--epochs), rewind earlier (--rewind), or pass --from-scratch")
-    # an IMP ticket retrains on the batches of its own level (every level's, by the reference's order)
-    stream = 0
-    if prov.get("method") == "imp":
-        stream = data_stream(int(prov.get("level", 0)), ImpOptions.from_provenance(prov).data_order)
-    return VerifyPlan(recipe, seed, spe, start, total, stream, contract, from_scratch, **data_options)
-
-
-def _data_options(ticket: Ticket, dataset: str, contract: Mapping[str, Any], data_dir: Any,
-                  asked: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """``normalize``/``resize``/``crop`` (asked, else the contract's, else the reference's) and the augmentation.
-
-    The input pipeline follows the ticket's input size and the data; a mismatch fails here, before any work.
-    """
-    from ticketfmt import data as D
-
-    dspec = D.get_spec(dataset)
-    if dspec.num_classes and dspec.num_classes != ticket.num_classes:
-        raise DataError(f"{dataset} has {dspec.num_classes} classes but the ticket's {ticket.arch} head has "
-                        f"{ticket.num_classes}", fix="verify on the dataset the ticket was made for")
-    defaults = {"normalize": "reference", "resize": False, "crop": "reference"}
-    opts = {k: asked[k] if asked.get(k) is not None else contract.get(k, v) for k, v in defaults.items()}
-    opts["normalize"], opts["crop"], opts["resize"] = str(opts["normalize"]), str(opts["crop"]), bool(opts["resize"])
-    pipe = D.input_pipeline(dataset, ticket.spec, data_dir=data_dir, **opts)
-    return opts, pipe.augmentation
-
-
-def _train(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: ProgressFn | None,
-           log: RunLog) -> Span:
-    t0 = time.perf_counter()
-    spe, start, total = plan.steps_per_epoch, plan.start_step, plan.total_steps
-
-    def report(s: int, stats: dict[str, float]) -> None:
-        if emit is None:
-            return
-        elapsed = time.perf_counter() - t0
-        eta = (total - s) * elapsed / (s - start) if s > start else None
-        emit({"phase": "train", "level": level, "levels": None, "epoch": (s - 1) // spe + 1,
-              "epochs": plan.recipe.epochs, "step": s, "steps": total, "start_step": start, "eta_s": eta, **stats})
-
-    def on_epoch(epoch: int, s: int, stats: dict[str, float]) -> None:
-        log.write({"event": "epoch", "epoch": epoch + 1, "step": s, **stats})
-
-    stop = Stop()
-    with stop.installed():
-        return train_steps(trainer, data.train, plan.recipe, start=start, end=total, steps_per_epoch=spe,
-                           stream=plan.stream, whole_batches=data.whole_batches, report=report, on_epoch=on_epoch,
-                           stop=stop)
-
-
-def _record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, correct: int, seen: int,
-            span: Span, dev: torch.device, dist: Dist, split: str) -> dict[str, Any]:
-    rec = plan.recipe
-    kind, why = protocol(rec, subset)
-    record: dict[str, Any] = {
-        "dataset": dataset, "split": split, "metric": "top1", "value": round(100.0 * correct / max(seen, 1), 2),
-        "correct": correct, "total": seen, "epochs": rec.epochs, "subset": subset, "seed": plan.seed,
-        "protocol": kind, **({"protocol_note": why} if why else {}),
-        "recipe": rec.to_json(), "date": now(), "device": device_name(dev), "threads": torch.get_num_threads(),
-        "world_size": dist.world_size, "images_per_sec": round(span.images_per_sec, 1) if span.seconds > 0 else None,
-        "source": "verify", "start_step": plan.start_step, "start_lr": plan.start_lr, "rewind": rec.rewind,
-        "contract": plan.contract, "steps": plan.total_steps - plan.start_step, "from_scratch": plan.from_scratch,
-        "normalize": plan.normalize, "crop": plan.crop, "augmentation": rec.augmentation,
-        **({"resize": True} if plan.resize else {}),
-        "sparsity": round(ticket.sparsity, 6),
-    }
-    for key in ("dense_reference", "imp_reference"):
-        if isinstance(ticket.provenance.get(key), Mapping):
-            record[key] = dict(ticket.provenance[key])
-    return record
-
-
-def _announce(plan: VerifyPlan, trainer: Trainer, data: Any, dataset: str, ticket: Ticket, subset: int | None,
-              emit: ProgressFn) -> None:
-    """Send the plan event: the steps, the recipe, the device and data, and the time a short timing predicts."""
-    spi = seconds_per_image(trainer, data.train)
-    emit({**plan.event(), "arch": ticket.arch, "sparsity": ticket.sparsity, "dataset": dataset, "split": data.split,
-          "augmentation": data.augmentation, "notice": data.notice, "test_images": loader_images(data.test),
-          **machine_fields(trainer.device, trainer.dist, torch.get_num_threads()),
-          **estimate_fields(plan.recipe, plan.total_steps - plan.start_step, trainer.dist, spi,
-                            loader_images(data.train), subset)})
 
 
 def budget_of(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,27 +103,27 @@ def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: 
         TicketError: bad recipe values, or a rewind point at or after the end of training.
     """
     contract, origin = training_contract(ticket.provenance)
-    options, augmentation = _data_options(ticket, dataset, contract, data_dir,
+    options, augmentation = data_options(ticket, dataset, contract, data_dir,
                                           {"normalize": normalize, "resize": resize, "crop": crop})
     seed = contract.get("seed", 0) if seed is None else seed
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):  # a file's value too
         raise TicketError(f"seed {seed!r} (of {ticket.path or 'the ticket'}'s provenance unless given) is not an "
                           "integer in [0, 2**63)", fix="pass --seed 0")
-    rec = recipe_for_data(_recipe(ticket, contract, recipe, overrides), augmentation)
+    rec = recipe_for_data(resolve_recipe(ticket, contract, recipe, overrides), augmentation)
     dist, dev, emit = start_run(device, progress)
     with cpu_threads(threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
                                            seed=seed, progress=emit, num_workers=num_workers,
                                            input_size=ticket.spec, **options)
-        plan = _plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
+        plan = make_plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
         trainer = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, compile=compile,
                           sync_bn=sync_bn)
         if emit:
-            _announce(plan, trainer, data, dataset, ticket, subset, emit)
+            announce(plan, trainer, data, dataset, ticket, subset, emit)
         log = RunLog(Path(log_path) if log_path else None, dist.is_main)
-        span = _train(trainer, data, plan, ticket.provenance.get("level"), emit, log)
+        span = train_span(trainer, data, plan, ticket.provenance.get("level"), emit, log)
         correct, seen = evaluate(trainer.module, data.test, device=dev, dist=dist, progress=emit)
-        record = _record(ticket, dataset, plan, subset, correct, seen, span, dev, dist, data.split)
+        record = result_record(ticket, dataset, plan, subset, correct, seen, span, dev, dist, data.split)
     log.write({"event": "verify", **{k: v for k, v in record.items() if k != "recipe"}})
     changes: dict[str, Any] = {"results": [*ticket.results, record]}
     if store_trained:
