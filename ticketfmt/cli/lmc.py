@@ -17,7 +17,7 @@ from rich.text import Text
 from ticketfmt.cli.app import NoVerify, app, check_output, err, out, print_table
 from ticketfmt.cli.train import (AsJson, BatchSize, Compile, Crop, DataDir, Dataset, Device, Epochs, Lr, Milestones,
                                  Momentum, Normalize, RecipeName, Resize, Subset, SyncBN, Threads, Warmup,
-                                 WarmupOffset, WeightDecay, _check_subset, _display, _is_main, _overrides, _plural)
+                                 WarmupOffset, WeightDecay, _budget, _budget_words, _display, _is_main)
 from ticketfmt.errors import OutputExistsError
 
 
@@ -52,13 +52,9 @@ def _report(record: dict[str, Any], sparsity: float) -> None:
     for a, e in zip(record["alphas"], record["errors"]):
         table.add_row(f"{a:.3f}", f"{e:.2f}%")
     print_table(table)
-    budget = [f"{record['dataset']} {record['split']}", _plural(record["epochs"], "epoch")]
-    if record.get("subset") is not None:
-        budget.append(f"subset {record['subset']}")
-    budget.append(f"seed {record['seed']}, data orders {record['data_orders'][0]} and {record['data_orders'][1]}")
-    if record.get("protocol") == "reduced":
-        budget.append("reduced protocol")
-    budget.append("from step 0" if record["from_scratch"] else f"from step {record['start_step']}")
+    orders = record["data_orders"]
+    budget = _budget_words(record, f"seed {record['seed']}, data orders {orders[0]} and {orders[1]}",
+                           f"from step {record['start_step']}")
     ends = record["endpoints"]
     out.print(Text.assemble("error barrier ", (f"{record['value']:.2f}", "bold"),
                             f" points (max error {record['max_error']:.2f}% along the path, ends {ends[0]:.2f}% and "
@@ -124,16 +120,8 @@ def lmc(
         raise typer.BadParameter(f"{points} points cannot make a path (at least 2; the reference uses 21)",
                                  param_hint="--points")
     orders = _orders(data_orders)
-    _check_subset(subset, threads, crop)
-    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
-    from ticketfmt.data import get_spec
-    from ticketfmt.train.recipes import RECIPES, parse_rewind
-
-    get_spec(dataset)
-    if recipe is not None and recipe not in RECIPES:
-        raise typer.BadParameter(f"{recipe!r} is not one of {', '.join(RECIPES)}", param_hint="--recipe")
-    if rewind is not None:
-        parse_rewind(rewind, 1)
+    overrides = _budget(dataset, recipe, rewind, subset, threads, crop, epochs, lr, batch_size, milestones, warmup,
+                        momentum, weight_decay, warmup_offset)
     target = file if in_place else output
     if _is_main():
         _check_paths(file, target, plot, force)

@@ -109,6 +109,36 @@ def _check_subset(subset: int | None, threads: int | None = None, crop: str | No
         raise typer.BadParameter(f"{crop!r} is not one of {', '.join(CROPS)}", param_hint="--crop")
 
 
+def _budget(dataset: str, recipe: str | None, rewind: str | None, subset: int | None, threads: int | None,
+            crop: str | None, epochs: int | None, lr: float | None, batch_size: int | None, milestones: str | None,
+            warmup: float | None, momentum: float | None, weight_decay: float | None,
+            warmup_offset: int | None) -> dict[str, Any]:
+    """Check the budget options find, verify and lmc share (before any data is read); returns the recipe overrides."""
+    _check_subset(subset, threads, crop)
+    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
+    from ticketfmt.data import get_spec
+    from ticketfmt.train.recipes import RECIPES, parse_rewind
+
+    get_spec(dataset)
+    if recipe is not None and recipe not in RECIPES:
+        raise typer.BadParameter(f"{recipe!r} is not one of {', '.join(RECIPES)}", param_hint="--recipe")
+    if rewind is not None:
+        parse_rewind(rewind, 1)
+    return overrides
+
+
+def _budget_words(record: dict[str, Any], seed: str, start: str) -> list[str]:
+    """How a recorded retraining was budgeted, for the one-line report of verify and lmc."""
+    words = [f"{record['dataset']} {record['split']}", _plural(record["epochs"], "epoch")]
+    if record.get("subset") is not None:
+        words.append(f"subset {record['subset']}")
+    words.append(seed)
+    if record.get("protocol") == "reduced":
+        words.append("reduced protocol")
+    words.append("from step 0" if record["from_scratch"] else start)
+    return words
+
+
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "-:--:--"
@@ -400,20 +430,13 @@ def find(
         raise typer.BadParameter(f"{rate} is not in (0, 1)", param_hint="--rate")
     if eval_every < 0:
         raise typer.BadParameter(f"{eval_every} is negative", param_hint="--eval-every")
-    _check_subset(subset, threads, crop)
-    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
-    from ticketfmt.data import get_spec
     from ticketfmt.train.fidelity import ImpOptions
-    from ticketfmt.train.recipes import RECIPES, parse_rewind
     from ticketfmt.zoo import get_arch
 
     options = ImpOptions(prune_count=prune_count, remaining=remaining, data_order=data_order, dense_level=dense_level)
     get_arch(arch)
-    get_spec(dataset)
-    if recipe is not None and recipe not in RECIPES:
-        raise typer.BadParameter(f"{recipe!r} is not one of {', '.join(RECIPES)}", param_hint="--recipe")
-    if rewind is not None:
-        parse_rewind(rewind, 1)
+    overrides = _budget(dataset, recipe, rewind, subset, threads, crop, epochs, lr, batch_size, milestones, warmup,
+                        momentum, weight_decay, warmup_offset)
     if output.exists() and not output.is_dir():
         raise typer.BadParameter(f"{output} is a file", param_hint="-o")
     command = _command([("--dataset", dataset), ("--levels", levels), ("--rewind", rewind),
@@ -549,16 +572,8 @@ def verify(
     """
     if output is not None and in_place:
         raise typer.BadParameter("give at most one of -o and --in-place", param_hint="-o/--in-place")
-    _check_subset(subset, threads, crop)
-    overrides = _overrides(epochs, lr, batch_size, milestones, warmup, momentum, weight_decay, warmup_offset)
-    from ticketfmt.data import get_spec
-    from ticketfmt.train.recipes import RECIPES, parse_rewind
-
-    get_spec(dataset)
-    if recipe is not None and recipe not in RECIPES:
-        raise typer.BadParameter(f"{recipe!r} is not one of {', '.join(RECIPES)}", param_hint="--recipe")
-    if rewind is not None:
-        parse_rewind(rewind, 1)
+    overrides = _budget(dataset, recipe, rewind, subset, threads, crop, epochs, lr, batch_size, milestones, warmup,
+                        momentum, weight_decay, warmup_offset)
     if output is not None and _is_main():
         check_output(output, force)
 
@@ -590,14 +605,8 @@ def verify(
     if as_json:
         out.print_json(json.dumps(record))
     else:
-        budget = [f"{record['dataset']} {record['split']}", _plural(record["epochs"], "epoch")]
-        if record.get("subset") is not None:
-            budget.append(f"subset {record['subset']}")
-        budget.append(f"seed {record['seed']}")
-        if record.get("protocol") == "reduced":
-            budget.append("reduced protocol")
-        budget.append("from step 0" if record["from_scratch"] else
-                      f"from step {record['start_step']} (rewind {record['rewind']}, lr {record['start_lr']:g})")
+        budget = _budget_words(record, f"seed {record['seed']}", f"from step {record['start_step']} "
+                               f"(rewind {record['rewind']}, lr {record['start_lr']:g})")
         line = Text.assemble("top-1 ", (f"{record['value']:.2f}%", "bold"),
                              f" ({record['correct']}/{record['total']}; {', '.join(budget)}; "
                              f"{ticket.sparsity:.2%} sparse)")
