@@ -9,19 +9,7 @@
 # batches and the reproduction slice is skipped; both say so.
 # The real example tickets (issue 12, item 3) have their own device run: bash bench/gpu_bundle.sh.
 set -u
-cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-[ -x "$PY" ] || PY=python3
-if ! "$PY" -c "import ticketfmt.converters, ticketfmt.cards" 2>/dev/null; then
-    # a bare machine (its python3 holds torch, safetensors, timm, matplotlib): install the checkout itself,
-    # offline and without dependencies; where site-packages is read-only, into a folder on PYTHONPATH
-    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
-        || { "$PY" -m pip install --quiet --no-deps --no-build-isolation --target /tmp/ticketfmt-site . \
-             && export PYTHONPATH=/tmp/ticketfmt-site${PYTHONPATH:+:$PYTHONPATH}; } \
-        || echo "could not install ticketfmt" >&2
-fi
-export PYTHONUNBUFFERED=1
-"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+source "$(dirname "$0")/gpu_env.sh"
 RESULTS=${GPU_OUT:-bench/results/gpu}
 timeout -s INT -k 20 570 "$PY" bench/gpu.py --budget-s "${GPU_BUDGET_S:-530}" --out "$RESULTS" "$@"
 rc=$?

@@ -14,24 +14,12 @@
 # Data: cifar10-jpeg.tar.gz in $TICKETFMT_DATA, ../shared/data or bench/work/data (a git-ignored folder that can
 # travel to the device: mkdir -p bench/work/data && cp ../shared/data/cifar10-jpeg.tar.gz bench/work/data/).
 set -u
-cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-[ -x "$PY" ] || PY=python3
-if ! "$PY" -c "import ticketfmt.converters, ticketfmt.cards" 2>/dev/null; then
-    # a bare machine: install the checkout itself, offline and without dependencies (as bench/gpu.sh does)
-    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
-        || { "$PY" -m pip install --quiet --no-deps --no-build-isolation --target /tmp/ticketfmt-site . \
-             && export PYTHONPATH=/tmp/ticketfmt-site${PYTHONPATH:+:$PYTHONPATH}; } \
-        || echo "could not install ticketfmt" >&2
-fi
-export PYTHONUNBUFFERED=1
+source "$(dirname "$0")/gpu_env.sh"
 DATA=""
 for d in "${TICKETFMT_DATA:-}" ../shared/data bench/work/data; do
     if [ -n "$d" ] && [ -f "$d/cifar10-jpeg.tar.gz" ]; then DATA=$d; break; fi
 done
 [ -n "$DATA" ] || { echo "cifar10-jpeg.tar.gz not in TICKETFMT_DATA, ../shared/data or bench/work/data" >&2; exit 2; }
-"$PY" -c "import torch; c = torch.cuda.is_available(); print('torch', torch.__version__, 'cuda', c,
-torch.cuda.get_device_name(0) if c else '')"
 EX=${BUNDLE_EXAMPLES:-examples}; RES=${BUNDLE_RESULTS:-bench/results/bundle}; WORK=${BUNDLE_WORK:-bench/work/bundle}
 timeout -s INT -k 20 "${BUNDLE_TIMEOUT_S:-560}" "$PY" bench/bundle.py --resume --time-limit "${BUNDLE_MINUTES:-8}" \
     --data-dir "$DATA" --work "$WORK" --examples "$EX" --results "$RES" "$@"

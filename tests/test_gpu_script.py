@@ -83,3 +83,18 @@ def test_gpu_reproduction_phase_runs_a_time_limited_slice(tmp_path: Path, monkey
         assert slices[0]["status"].startswith("time limit"), slices
         assert "Partial run" in (out / "reproduce-tiny" / "results.md").read_text()
     assert "--resume" in rep["command"] and "--time-limit" in rep["command"]
+
+
+def test_gpu_sh_wrapper_runs_and_copies_to_out(tmp_path: Path) -> None:
+    """`bash bench/gpu.sh` (what a device run calls): the shared set-up (bench/gpu_env.sh), the budget, $OUT."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GPU_BUDGET_S": "4", "GPU_OUT": str(tmp_path / "results"),
+           "OUT": str(tmp_path / "out")}
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), "--tiny", "--device", "cpu", "--data-dir",
+                           str(empty)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.startswith("torch ") and " cuda " in proc.stdout.splitlines()[0]
+    res = json.loads((tmp_path / "out" / "gpu" / "gpu.json").read_text())
+    assert res["throughput"]["synthetic"] is True
+    assert (tmp_path / "results" / "gpu.json").read_text() == (tmp_path / "out" / "gpu" / "gpu.json").read_text()
