@@ -143,27 +143,14 @@ def _write_json(path: Path, obj: Any) -> None:
     atomic_write(path, [json.dumps(obj, indent=2, sort_keys=False).encode()])
 
 
-def _test_subset_factory(n: int | None) -> Any:
-    """A ``data_factory`` that evaluates on a fixed class-balanced subset of the test split (seed 0).
-
-    ``train.find``/``train.verify`` evaluate on the whole test split by default; at CPU scale the
-    10,000-image evaluation would cost more than the training, so the bench gives them loaders
-    whose test split is a fixed subset (the same images for every arm and seed).
-    """
+def _test_subset(n: int | None) -> Any:
+    """Every arm evaluates on the same class-balanced ``n`` test images (None: the whole split): at CPU
+    scale 10,000 test images would cost more than the training (``ticketfmt.train.test_subset_data``)."""
     if not n:
         return None
-    import dataclasses
+    from ticketfmt.train import test_subset_data
 
-    from ticketfmt import data as D
-    from ticketfmt.train import make_data
-
-    def factory(dataset: str, recipe: Any, **kw: Any) -> Any:
-        d = make_data(dataset, recipe, **kw)
-        test = D.make_loader(dataset, "test", 500, False, kw["device"], kw.get("data_dir"), n, seed=0,
-                             num_workers=kw.get("num_workers", 1))
-        return dataclasses.replace(d, test=test)
-
-    return factory
+    return test_subset_data(n)
 
 
 class Bench:
@@ -175,7 +162,7 @@ class Bench:
         self.cfg = dict(cfg if cfg is not None else SCALES[scale])
         self.methods = tuple(self.cfg.get("methods") or [k for k, _ in METHODS])
         self.device = device
-        self.data_factory = _test_subset_factory(self.cfg["test_subset"])
+        self.data_factory = _test_subset(self.cfg["test_subset"])
         self.out = out
         self.resume = resume
         self.t_start = time.monotonic()

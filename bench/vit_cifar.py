@@ -20,13 +20,13 @@ Outputs: ``bench/results/vit-cifar/results.json`` and ``results.md`` (run folder
 Run (one shared core, ~20 minutes)::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/vit_cifar.py
-    .venv/bin/python bench/vit_cifar.py --dataset cifar10-mini --subset 64 --test-subset 100 --epochs 1  # seconds
+    TICKETFMT_DATA=tests/data .venv/bin/python bench/vit_cifar.py --dataset cifar10-mini --subset 64 --test-subset 100 \
+        --epochs 1 --batch-size 16 --rewind 1it --work /tmp/vit-w --out /tmp/vit-o  # seconds
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -42,22 +42,6 @@ if not os.environ.get("TICKETFMT_DATA"):
     os.environ["TICKETFMT_DATA"] = str(ROOT.parent / "shared" / "data")
 
 
-def _test_subset_factory(n: int | None) -> Any:
-    """Loaders whose test split is a fixed class-balanced subset (seed 0): evaluation costs less than training."""
-    if not n:
-        return None
-    from ticketfmt import data as D
-    from ticketfmt.train import make_data
-
-    def factory(dataset: str, recipe: Any, **kw: Any) -> Any:
-        d = make_data(dataset, recipe, **kw)
-        test = D.make_loader(dataset, "test", 250, False, kw["device"], kw.get("data_dir"), n, seed=0,
-                             num_workers=kw.get("num_workers", 0))
-        return dataclasses.replace(d, test=test)
-
-    return factory
-
-
 def _timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn(*args, **kw)
@@ -71,15 +55,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ticketfmt import Ticket
     from ticketfmt.converters import convert
     from ticketfmt.pruning import reinit
-    from ticketfmt.train import find, verify
+    from ticketfmt.train import find, test_subset_data, verify
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     if work.exists():
         shutil.rmtree(work)
     budget = {"subset": args.subset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
-    common = {"device": "cpu", "num_workers": 0, "data_factory": _test_subset_factory(args.test_subset),
-              "threads": args.threads}
+    test_data = test_subset_data(args.test_subset, batch_size=250) if args.test_subset else None
+    common = {"device": "cpu", "num_workers": 0, "data_factory": test_data, "threads": args.threads}
     imp, imp_wall, imp_cpu = _timed(find, args.source, args.dataset, 1, out_dir=work / "imp", rate=args.rate,
                                     rewind=args.rewind, lr=args.lr, **budget, **common)
     source = Ticket.load(imp.tickets[-1])

@@ -594,3 +594,17 @@ def test_a_run_saved_before_new_recipe_settings_resumes(ref_run) -> None:
     assert diff_config(_with_new_defaults(saved), config) is None
     changed = {**saved, "recipe": {**saved["recipe"], "schedule": "cosine"}}
     assert "schedule" in diff_config(_with_new_defaults(changed), config)  # a real change is still refused
+
+
+def test_verify_on_a_fixed_test_subset(ref_run) -> None:
+    """``test_subset_data(n)``: the same n class-balanced test images for every run, the training unchanged."""
+    from ticketfmt.train import test_subset_data, verify
+
+    ticket = Ticket.load(ref_run.tickets[-1])
+    _, whole = verify(ticket, DATASET, subset=192)
+    _, part = verify(ticket, DATASET, subset=192, data_factory=test_subset_data(50, batch_size=16))
+    _, again = verify(ticket, DATASET, subset=192, data_factory=test_subset_data(50))
+    assert part["total"] == 50 and whole["total"] > 50
+    assert (again["correct"], again["total"]) == (part["correct"], part["total"])  # the same images
+    with pytest.raises(ValueError, match="pass a positive number"):
+        test_subset_data(0)

@@ -33,7 +33,7 @@ from ticketfmt.train.imp import FindResult, ImpPlan, ImpRun, find
 from ticketfmt.train.lmc import Connectivity, error_barrier, interpolate, lmc
 from ticketfmt.train.loop import Masker, ProgressFn, Span, Stop, Trainer, evaluate, train_steps
 from ticketfmt.train.recipes import PROTOCOLS, RECIPES, Recipe, get_recipe, parse_rewind, protocol, recipe_for
-from ticketfmt.train.rundata import DataFactory, RunData, make_data
+from ticketfmt.train.rundata import DataFactory, RunData, make_data, test_subset_data
 from ticketfmt.train.runfiles import CHECKPOINT, METRICS, RUN_CONFIG, level_name
 from ticketfmt.train.verify import Verified, VerifyPlan, budget_of, training_contract, verify
 
@@ -42,6 +42,6 @@ __all__ = [
     "train_steps", "evaluate", "find", "verify", "Verified", "VerifyPlan", "training_contract", "ImpRun", "ImpPlan",
     "ImpOptions", "REFERENCE", "LEGACY", "reference_prune", "round_prune", "imp_keep", "level_name",
     "CHECKPOINT", "METRICS", "RUN_CONFIG", "Recipe", "RECIPES", "get_recipe", "recipe_for", "parse_rewind",
-    "RunData", "DataFactory", "make_data", "budget_of", "protocol", "PROTOCOLS", "cpu_threads",
+    "RunData", "DataFactory", "make_data", "test_subset_data", "budget_of", "protocol", "PROTOCOLS", "cpu_threads",
     "lmc", "Connectivity", "interpolate", "error_barrier",
 ]

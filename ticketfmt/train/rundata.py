@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -28,7 +28,7 @@ from ticketfmt.train.dist import Dist
 from ticketfmt.train.loop import ProgressFn
 from ticketfmt.train.recipes import Recipe
 
-__all__ = ["RunData", "DataFactory", "make_data", "recipe_for_data"]
+__all__ = ["RunData", "DataFactory", "make_data", "test_subset_data", "recipe_for_data"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,33 @@ def make_data(dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
         raise DataError(f"{dataset}: no training batches", fix="use a larger --subset or a smaller --batch-size")
     return RunData(train, test, pipe.tensor, D.get_spec(dataset).num_classes, pipe.tensor,
                    pipe.augmentation if augment else "none", D.eval_split_name(dataset, data_dir), pipe.notice)
+
+
+def test_subset_data(n: int, *, batch_size: int = 500, seed: int = 0) -> DataFactory:
+    """A ``data_factory`` whose runs evaluate on a fixed class-balanced subset of ``n`` test images.
+
+    :func:`make_data` evaluates on the whole test split; at CPU scale 10,000 test images can cost
+    more than the training, so a benchmark evaluates every arm on the same ``n`` images (the same
+    for every seed: the subset's own ``seed``), with the run's input pipeline.
+
+    Example:
+        >>> find("cifar_resnet20", "cifar10", 2, out_dir="runs/quick", subset=2500,
+        ...      data_factory=test_subset_data(1000))  # doctest: +SKIP
+    """
+    if n < 1:
+        raise ValueError(f"a test subset of {n} images is empty; pass a positive number")
+
+    def factory(dataset: str, recipe: Recipe, **kw: Any) -> RunData:
+        from ticketfmt import data as D
+
+        data = make_data(dataset, recipe, **kw)
+        test = D.make_loader(dataset, "test", batch_size, False, kw["device"], kw.get("data_dir"), n, seed,
+                             num_workers=kw.get("num_workers", 0), normalize=kw.get("normalize", "reference"),
+                             input_size=kw.get("input_size"), resize=kw.get("resize", False),
+                             crop=kw.get("crop", "reference"))
+        return replace(data, test=test)
+
+    return factory
 
 
 def recipe_for_data(recipe: Recipe, augmentation: str) -> Recipe:
