@@ -33,9 +33,10 @@ from ticketfmt.train.imp import FindResult, ImpPlan, ImpRun, find
 from ticketfmt.train.lmc import Connectivity, error_barrier, interpolate, lmc
 from ticketfmt.train.loop import Masker, ProgressFn, Span, Stop, Trainer, evaluate, train_steps
 from ticketfmt.train.recipes import PROTOCOLS, RECIPES, Recipe, get_recipe, parse_rewind, protocol, recipe_for
+from ticketfmt.train.retraining import VerifyPlan, training_contract
 from ticketfmt.train.rundata import DataFactory, RunData, make_data, test_subset_data
 from ticketfmt.train.runfiles import CHECKPOINT, METRICS, RUN_CONFIG, level_name
-from ticketfmt.train.verify import Verified, VerifyPlan, budget_of, training_contract, verify
+from ticketfmt.train.verify import Verified, budget_of, verify
 
 __all__ = [
     "ProgressFn", "Dist", "FindResult", "Trainer", "Masker", "Span", "Stop", "resolve_device", "init_distributed",

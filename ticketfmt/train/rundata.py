@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -91,7 +91,8 @@ def _announce(progress: ProgressFn | None, dataset: str, pipe: Any) -> None:
 def make_data(dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
               data_dir: str | os.PathLike[str] | None, subset: int | None, seed: int, progress: ProgressFn | None,
               num_workers: int, normalize: str = "reference", eval_batch: int | None = None,
-              input_size: Any = None, resize: bool = False, crop: str = "reference") -> RunData:
+              input_size: Any = None, resize: bool = False, crop: str = "reference",
+              test_subset: int | None = None) -> RunData:
     """The training and test loaders of ``dataset`` for a network of ``input_size`` and ``recipe``, seeded with ``seed``.
 
     The input pipeline follows the network's input and the data, not the dataset's name
@@ -101,6 +102,8 @@ def make_data(dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
     ``resize`` allows upscaling images smaller than a large network's input, ``normalize`` is
     ``"reference"`` (ImageNet mean/std, as open_lth) or ``"cifar"``, ``crop`` the RandomResizedCrop
     (``"reference"`` or ``"torchvision"``). ``recipe.augmentation == "none"`` turns augmentation off.
+    ``test_subset``: evaluate on a fixed class-balanced subset of that many test images, the same
+    for every ``seed`` (:func:`test_subset_data`).
 
     Tensor pipelines: one loader of whole global batches per process (each process trains on its
     slice, so the batches are those of one process whatever the number of processes); folder
@@ -123,20 +126,21 @@ def make_data(dataset: str, recipe: Recipe, *, device: torch.device, dist: Dist,
         warnings.simplefilter("ignore", DataNotice)  # said once above
         train = D.make_loader(dataset, "train", per_rank, True, device, data_dir, subset, seed, augment=augment,
                               **shard, **common)
-        test = D.make_loader(dataset, "test", eb, False, device, data_dir, None, seed, distributed=dist.enabled,
-                             rank=dist.rank, world_size=dist.world_size, **common)
+        test = D.make_loader(dataset, "test", eb, False, device, data_dir, test_subset,
+                             seed if test_subset is None else 0, distributed=dist.enabled, rank=dist.rank,
+                             world_size=dist.world_size, **common)
     if len(train) == 0:
         raise DataError(f"{dataset}: no training batches", fix="use a larger --subset or a smaller --batch-size")
     return RunData(train, test, pipe.tensor, D.get_spec(dataset).num_classes, pipe.tensor,
                    pipe.augmentation if augment else "none", D.eval_split_name(dataset, data_dir), pipe.notice)
 
 
-def test_subset_data(n: int, *, batch_size: int = 500, seed: int = 0) -> DataFactory:
+def test_subset_data(n: int, *, batch_size: int = 500) -> DataFactory:
     """A ``data_factory`` whose runs evaluate on a fixed class-balanced subset of ``n`` test images.
 
     :func:`make_data` evaluates on the whole test split; at CPU scale 10,000 test images can cost
     more than the training, so a benchmark evaluates every arm on the same ``n`` images (the same
-    for every seed: the subset's own ``seed``), with the run's input pipeline.
+    for every seed), with the run's input pipeline, in batches of ``batch_size``.
 
     Example:
         >>> find("cifar_resnet20", "cifar10", 2, out_dir="runs/quick", subset=2500,
@@ -146,14 +150,7 @@ def test_subset_data(n: int, *, batch_size: int = 500, seed: int = 0) -> DataFac
         raise ValueError(f"a test subset of {n} images is empty; pass a positive number")
 
     def factory(dataset: str, recipe: Recipe, **kw: Any) -> RunData:
-        from ticketfmt import data as D
-
-        data = make_data(dataset, recipe, **kw)
-        test = D.make_loader(dataset, "test", batch_size, False, kw["device"], kw.get("data_dir"), n, seed,
-                             num_workers=kw.get("num_workers", 0), normalize=kw.get("normalize", "reference"),
-                             input_size=kw.get("input_size"), resize=kw.get("resize", False),
-                             crop=kw.get("crop", "reference"))
-        return replace(data, test=test)
+        return make_data(dataset, recipe, **kw, test_subset=n, eval_batch=batch_size)
 
     return factory
 
