@@ -713,6 +713,13 @@ def _cell(cell: dict[str, Any] | None) -> str:
     return s
 
 
+def _trainings_threads(res: dict[str, Any]) -> str:
+    """The thread counts the trainings ran at (the arms' and slices'), not those of the process writing the report
+    (``--report-only`` runs anywhere); a report without progress says the machine's."""
+    counts = (res.get("progress") or {}).get("threads") or [res["machine"]["threads"]]
+    return f"trainings at {', '.join(str(t) for t in counts)} thread(s)"
+
+
 def _progress_md(res: dict[str, Any]) -> list[str]:
     p = res.get("progress")
     if not p:
@@ -756,7 +763,7 @@ def render_md(res: dict[str, Any]) -> str:
                  f"{res['recipe']['milestones']}, rewind {res['recipe']['rewind']}. IMP rate {c['rate']},"
                  f" {c['levels']} levels. Machine: {res['machine']['processor']}, {res['machine']['cpus']} cpus, "
                  f"torch {res['machine']['torch']}, device {res.get('device', 'cpu')}, "
-                 f"{res['machine']['threads']} threads.")
+                 f"{_trainings_threads(res)}.")
     lines.append("")
     lines.append("Top-1 (%) on the test set, mean ± std over seeds (n), with each arm's actual sparsity. "
                  "Columns are the IMP levels; the converted tickets' sparsity follows from the copied blocks.")

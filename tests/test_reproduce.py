@@ -71,3 +71,15 @@ def test_cpu_hours_count_each_training_at_its_own_threads(tmp_path: Path, monkey
     assert p["train_hours_done"] == 2.5  # wall: 1 + 1 + 0.5
     assert p["cpu_hours_done"] == 3.0  # 1 x 1 + 1 x 1 + 0.5 x 2, not 2.5 x the largest thread count
     assert p["threads"] == [1, 2]
+
+
+def test_report_states_the_trainings_threads_not_the_reporters(tmp_path: Path, monkeypatch) -> None:
+    """``--report-only`` may run at another thread count: the machine line names the trainings' threads."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_reproduce_threads", ROOT / "bench" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    res = {"machine": {"threads": 1}, "progress": {"threads": [1, 2]}}
+    assert module._trainings_threads(res) == "trainings at 1, 2 thread(s)"
+    assert module._trainings_threads({"machine": {"threads": 4}}) == "trainings at 4 thread(s)"
