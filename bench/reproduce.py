@@ -558,6 +558,13 @@ class Bench:
                      "convert_seconds": conv.get("convert_seconds"),
                      "image_ratio": round(imp_images / max(conv["images"], 1), 2),
                      "time_ratio": round(imp_secs / max(ett_secs, 1e-9), 2)}
+                if self.device == "cpu":
+                    # slices ran at different thread counts (and loads): wall seconds of a 1-thread and a
+                    # 2-thread training do not compare, CPU seconds (wall x threads) do
+                    imp_cpu = imp_secs * int(tgt.get("threads") or 1)
+                    ett_cpu = ett_secs * int(conv.get("threads") or 1)
+                    s.update({"imp_target_cpu_seconds": round(imp_cpu, 1), "ett_cpu_seconds": round(ett_cpu, 1),
+                              "time_ratio": round(imp_cpu / max(ett_cpu, 1e-9), 2), "time_unit": "CPU s"})
                 if src is not None:
                     s["source_imp_train_seconds"] = round(sum(lv["train_seconds"] for lv in src["levels"][: level + 1]), 1)
                 savings.append(s)
@@ -801,17 +808,24 @@ def render_md(res: dict[str, Any]) -> str:
 def _savings_md(res: dict[str, Any]) -> list[str]:
     if not res["savings"]:
         return []
+    cpu = any("imp_target_cpu_seconds" in s for s in res["savings"])
+    unit = " (CPU s)" if cpu else ""
     lines = ["## Cost: IMP on the target vs one conversion + one retraining", "",
-             "| level | seed | IMP on target: trainings / epochs / images / train s | ETT: epochs / images / "
-             "wall s (convert s) | images ratio | time ratio |", "|---|---|---|---|---|---|"]
+             f"| level | seed | IMP on target: trainings / epochs / images / train s{unit} | ETT: epochs / images / "
+             f"wall s{unit}; convert s | images ratio | time ratio{unit} |", "|---|---|---|---|---|---|"]
     for s in res["savings"]:
+        imp_cpu = f" ({s['imp_target_cpu_seconds']:.0f})" if "imp_target_cpu_seconds" in s else ""
+        ett_cpu = f" ({s['ett_cpu_seconds']:.0f})" if "ett_cpu_seconds" in s else ""
         lines.append(f"| {s['level']} | {s['seed']} | {s['imp_target_trainings']} / {s['imp_target_epochs']:g} / "
-                     f"{s['imp_target_images']} / {s['imp_target_train_seconds']:.0f} | {s['ett_epochs']:g} / "
-                     f"{s['ett_images']} / {s['ett_seconds']:.0f} ({s['convert_seconds']}) | "
+                     f"{s['imp_target_images']} / {s['imp_target_train_seconds']:.0f}{imp_cpu} | {s['ett_epochs']:g} / "
+                     f"{s['ett_images']} / {s['ett_seconds']:.0f}{ett_cpu}; {s['convert_seconds']} | "
                      f"{s['image_ratio']:.2f}x | {s['time_ratio']:.2f}x |")
     lines += ["", "The source's IMP run is not counted against ETT: it is found once and reused for every "
-              "target (its training seconds are in results.json, `source_imp_train_seconds`).", ""]
-    return lines
+              "target (its training seconds are in results.json, `source_imp_train_seconds`)."]
+    if cpu:
+        lines += ["On the CPU the time ratio is of CPU seconds (wall x the training's threads): the trainings ran in "
+                  "slices at different thread counts, whose wall seconds do not compare."]
+    return lines + [""]
 
 
 def _lmc_md(res: dict[str, Any]) -> list[str]:

@@ -83,3 +83,25 @@ def test_report_states_the_trainings_threads_not_the_reporters(tmp_path: Path, m
     res = {"machine": {"threads": 1}, "progress": {"threads": [1, 2]}}
     assert module._trainings_threads(res) == "trainings at 1, 2 thread(s)"
     assert module._trainings_threads({"machine": {"threads": 4}}) == "trainings at 4 thread(s)"
+
+
+def test_cost_ratio_on_the_cpu_is_of_cpu_seconds(tmp_path: Path, monkeypatch) -> None:
+    """IMP at 1 thread vs a retraining at 2: the time ratio weighs each by its threads, and the table says so."""
+    import importlib.util
+
+    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
+    spec = importlib.util.spec_from_file_location("_reproduce_cost", ROOT / "bench" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = module.Bench("smoke", tmp_path, resume=False)
+    c = bench.cfg
+    level = c["report"][0]
+    levels = [{"level": lv, "images": 1000, "epochs": 1.0, "train_seconds": 100.0} for lv in range(level + 1)]
+    imps = {f"{c['target']}-s{c['seeds'][0]}": {"levels": levels, "threads": 1}}
+    conv = {"method": "interpolate", "level": level, "seed": c["seeds"][0], "wall_seconds": 50.0, "epochs": 1.0,
+            "images": 900, "threads": 2, "convert_seconds": 0.01}
+    (s,) = bench.savings(imps, [conv])
+    assert s["imp_target_cpu_seconds"] == 100.0 * (level + 1) and s["ett_cpu_seconds"] == 100.0
+    assert s["time_ratio"] == level + 1  # not 2 x (level + 1), the ratio of wall seconds
+    md = "\n".join(module._savings_md({"savings": [s]}))
+    assert "time ratio (CPU s)" in md and f"{100 * (level + 1)} ({100 * (level + 1)})" in md
