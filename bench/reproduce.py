@@ -531,6 +531,7 @@ class Bench:
                     "sparsity": round(statistics.fmean(float(a["sparsity"]) for a in rs), 4),
                     "epochs": rs[0]["epochs"], "images": rs[0]["images"],
                     "wall_seconds": round(statistics.fmean(float(a["wall_seconds"] or 0) for a in rs), 1),
+                    "threads": sorted({int(a.get("threads") or 1) for a in rs}),
                     "seeds": [a["seed"] for a in rs],
                 }
             table[key] = row
@@ -776,7 +777,7 @@ def render_md(res: dict[str, Any]) -> str:
                  "Columns are the IMP levels; the converted tickets' sparsity follows from the copied blocks.")
     lines.append("")
     head = "| method | " + " | ".join(f"level {lv} (IMP {100 * imp_sp[lv]:.1f}%)" for lv in levels) + \
-           " | epochs / images per training | wall s per training |"
+           " | epochs / images per training | wall s per training (threads) |"
     lines.append(head)
     lines.append("|" + "---|" * (len(levels) + 3))
     for key, label in METHODS:
@@ -787,7 +788,10 @@ def render_md(res: dict[str, Any]) -> str:
         anyc = next(iter(cells.values()), None)
         cost = f"{anyc['epochs']:g} / {anyc['images']}" if anyc else "–"
         walls = [v["wall_seconds"] for v in cells.values()]
-        wall = f"{statistics.fmean(walls):.0f}" if walls else "–"
+        # slices ran at different thread counts: a wall time means little without them
+        threads = sorted({t for v in cells.values() for t in v.get("threads", [])})
+        wall = (f"{statistics.fmean(walls):.0f}" + (f" ({', '.join(map(str, threads))})" if threads else "")
+                if walls else "–")
         if key == "dense":
             vals = [_cell(cells.get("0"))] * len(levels)
         else:

@@ -105,3 +105,26 @@ def test_cost_ratio_on_the_cpu_is_of_cpu_seconds(tmp_path: Path, monkeypatch) ->
     assert s["time_ratio"] == level + 1  # not 2 x (level + 1), the ratio of wall seconds
     md = "\n".join(module._savings_md({"savings": [s]}))
     assert "time ratio (CPU s)" in md and f"{100 * (level + 1)} ({100 * (level + 1)})" in md
+
+
+def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, monkeypatch) -> None:
+    """A 1-thread IMP training and a 2-thread retraining: the wall-seconds column says which is which."""
+    import importlib.util
+
+    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
+    spec = importlib.util.spec_from_file_location("_reproduce_table", ROOT / "bench" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = module.Bench("smoke", tmp_path, resume=False)
+    level = bench.cfg["report"][0]
+    arm = {"level": level, "seed": 0, "top1": 50.0, "sparsity": 0.5, "epochs": 1.0, "images": 100}
+    trainings = [{**arm, "method": "imp", "wall_seconds": 300.0, "threads": 1},
+                 {**arm, "method": "interpolate", "wall_seconds": 100.0, "threads": 2}]
+    table = bench.table(trainings)
+    assert table["imp"]["cells"][str(level)]["threads"] == [1]
+    assert table["interpolate"]["cells"][str(level)]["threads"] == [2]
+    res = {"scale": "smoke", "config": bench.cfg, "methods": list(bench.methods), "recipe": bench.recipe.to_json(),
+           "machine": module._machine(), "device": "cpu", "table": table, "savings": [], "progress": None,
+           "complete": False, "lmc": []}
+    md = module.render_md(res)
+    assert "| 300 (1) |" in md and "| 100 (2) |" in md
