@@ -531,7 +531,7 @@ class Bench:
                     "sparsity": round(statistics.fmean(float(a["sparsity"]) for a in rs), 4),
                     "epochs": rs[0]["epochs"], "images": rs[0]["images"],
                     "wall_seconds": round(statistics.fmean(float(a["wall_seconds"] or 0) for a in rs), 1),
-                    "threads": sorted({int(a.get("threads") or 1) for a in rs}),
+                    "threads": sorted({_threads(a) for a in rs}),
                     "seeds": [a["seed"] for a in rs],
                 }
             table[key] = row
@@ -562,10 +562,10 @@ class Bench:
                 if self.device == "cpu":
                     # slices ran at different thread counts (and loads): wall seconds of a 1-thread and a
                     # 2-thread training do not compare, CPU seconds (wall x threads) do
-                    imp_cpu = imp_secs * int(tgt.get("threads") or 1)
-                    ett_cpu = ett_secs * int(conv.get("threads") or 1)
+                    imp_cpu = imp_secs * _threads(tgt)
+                    ett_cpu = ett_secs * _threads(conv)
                     s.update({"imp_target_cpu_seconds": round(imp_cpu, 1), "ett_cpu_seconds": round(ett_cpu, 1),
-                              "time_ratio": round(imp_cpu / max(ett_cpu, 1e-9), 2), "time_unit": "CPU s"})
+                              "time_ratio": round(imp_cpu / max(ett_cpu, 1e-9), 2)})
                 if src is not None:
                     s["source_imp_train_seconds"] = round(sum(lv["train_seconds"] for lv in src["levels"][: level + 1]), 1)
                 savings.append(s)
@@ -580,9 +580,9 @@ class Bench:
         retrains = [a for a in arms if a["method"] in RETRAINED]
         images = sum(int(lv["images"]) for lv in imp_levels) + sum(int(a["images"]) for a in retrains)
         # (training seconds, threads) per training: slices may run at different thread counts
-        timed = [(float(lv["train_seconds"] or 0), int(a.get("threads") or 1))
+        timed = [(float(lv["train_seconds"] or 0), _threads(a))
                  for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
-        timed += [(float(a.get("train_seconds") or 0), int(a.get("threads") or 1)) for a in retrains]
+        timed += [(float(a.get("train_seconds") or 0), _threads(a)) for a in retrains]
         secs = sum(t for t, _ in timed)
         cpu_secs = sum(t * n for t, n in timed)
         threads = sorted({int(a["threads"]) for a in arms if a.get("threads")} |
@@ -701,6 +701,11 @@ def _load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
+
+
+def _threads(rec: dict[str, Any]) -> int:
+    """The threads an arm or IMP run trained at (records written before threads were recorded: 1)."""
+    return int(rec.get("threads") or 1)
 
 
 def _machine() -> dict[str, Any]:

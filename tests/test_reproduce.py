@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def reproduce(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """bench/reproduce.py as a module (it is a script, not part of the package), reading the suite's tiny data."""
+    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
+    spec = importlib.util.spec_from_file_location("_reproduce", ROOT / "bench" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_reproduce_smoke(tmp_path: Path) -> None:
@@ -53,15 +67,9 @@ def test_reproduce_smoke(tmp_path: Path) -> None:
     assert sorted(p.name for p in (out / "arms").glob("*.json")) == arms
 
 
-def test_cpu_hours_count_each_training_at_its_own_threads(tmp_path: Path, monkeypatch) -> None:
+def test_cpu_hours_count_each_training_at_its_own_threads(tmp_path: Path, reproduce: ModuleType) -> None:
     """Slices may run at different thread counts: CPU hours are the sum of each training's seconds x threads."""
-    import importlib.util
-
-    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
-    spec = importlib.util.spec_from_file_location("_reproduce_hours", ROOT / "bench" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    bench = module.Bench("smoke", tmp_path, resume=False)
+    bench = reproduce.Bench("smoke", tmp_path, resume=False)
     bench.arms_dir.mkdir(parents=True)
     levels = [{"level": lv, "images": 1000, "train_seconds": 3600.0} for lv in (0, 1)]
     arms = [{"arm": "imp-cifar_resnet20-s0", "method": "imp-run", "levels": levels, "threads": 1},
@@ -73,27 +81,16 @@ def test_cpu_hours_count_each_training_at_its_own_threads(tmp_path: Path, monkey
     assert p["threads"] == [1, 2]
 
 
-def test_report_states_the_trainings_threads_not_the_reporters(tmp_path: Path, monkeypatch) -> None:
+def test_report_states_the_trainings_threads_not_the_reporters(reproduce: ModuleType) -> None:
     """``--report-only`` may run at another thread count: the machine line names the trainings' threads."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_reproduce_threads", ROOT / "bench" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     res = {"machine": {"threads": 1}, "progress": {"threads": [1, 2]}}
-    assert module._trainings_threads(res) == "trainings at 1, 2 thread(s)"
-    assert module._trainings_threads({"machine": {"threads": 4}}) == "trainings at 4 thread(s)"
+    assert reproduce._trainings_threads(res) == "trainings at 1, 2 thread(s)"
+    assert reproduce._trainings_threads({"machine": {"threads": 4}}) == "trainings at 4 thread(s)"
 
 
-def test_cost_ratio_on_the_cpu_is_of_cpu_seconds(tmp_path: Path, monkeypatch) -> None:
+def test_cost_ratio_on_the_cpu_is_of_cpu_seconds(tmp_path: Path, reproduce: ModuleType) -> None:
     """IMP at 1 thread vs a retraining at 2: the time ratio weighs each by its threads, and the table says so."""
-    import importlib.util
-
-    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
-    spec = importlib.util.spec_from_file_location("_reproduce_cost", ROOT / "bench" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    bench = module.Bench("smoke", tmp_path, resume=False)
+    bench = reproduce.Bench("smoke", tmp_path, resume=False)
     c = bench.cfg
     level = c["report"][0]
     levels = [{"level": lv, "images": 1000, "epochs": 1.0, "train_seconds": 100.0} for lv in range(level + 1)]
@@ -103,19 +100,13 @@ def test_cost_ratio_on_the_cpu_is_of_cpu_seconds(tmp_path: Path, monkeypatch) ->
     (s,) = bench.savings(imps, [conv])
     assert s["imp_target_cpu_seconds"] == 100.0 * (level + 1) and s["ett_cpu_seconds"] == 100.0
     assert s["time_ratio"] == level + 1  # not 2 x (level + 1), the ratio of wall seconds
-    md = "\n".join(module._savings_md({"savings": [s]}))
+    md = "\n".join(reproduce._savings_md({"savings": [s]}))
     assert "time ratio (CPU s)" in md and f"{100 * (level + 1)} ({100 * (level + 1)})" in md
 
 
-def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, monkeypatch) -> None:
+def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, reproduce: ModuleType) -> None:
     """A 1-thread IMP training and a 2-thread retraining: the wall-seconds column says which is which."""
-    import importlib.util
-
-    monkeypatch.setenv("TICKETFMT_DATA", str(ROOT / "tests" / "data"))
-    spec = importlib.util.spec_from_file_location("_reproduce_table", ROOT / "bench" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    bench = module.Bench("smoke", tmp_path, resume=False)
+    bench = reproduce.Bench("smoke", tmp_path, resume=False)
     level = bench.cfg["report"][0]
     arm = {"level": level, "seed": 0, "top1": 50.0, "sparsity": 0.5, "epochs": 1.0, "images": 100}
     trainings = [{**arm, "method": "imp", "wall_seconds": 300.0, "threads": 1},
@@ -124,7 +115,7 @@ def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, monkeypatch)
     assert table["imp"]["cells"][str(level)]["threads"] == [1]
     assert table["interpolate"]["cells"][str(level)]["threads"] == [2]
     res = {"scale": "smoke", "config": bench.cfg, "methods": list(bench.methods), "recipe": bench.recipe.to_json(),
-           "machine": module._machine(), "device": "cpu", "table": table, "savings": [], "progress": None,
+           "machine": reproduce._machine(), "device": "cpu", "table": table, "savings": [], "progress": None,
            "complete": False, "lmc": []}
-    md = module.render_md(res)
+    md = reproduce.render_md(res)
     assert "| 300 (1) |" in md and "| 100 (2) |" in md
