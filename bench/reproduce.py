@@ -25,9 +25,11 @@ Protocol (same data, seeds and per-training budget for every arm):
 
 Every arm writes ``arms/<arm>.json`` as soon as it finishes; ``--resume`` skips finished arms
 and resumes interrupted IMP runs from their checkpoints. ``--time-limit MINUTES`` makes a run a
-*slice*: no retraining starts unless its estimated time fits before the limit, and an IMP run
-in progress stops at the limit after writing a checkpoint (``--resume`` continues it at that
-step); every slice is logged in ``slices.jsonl`` (wall and CPU seconds, threads, arms done).
+*slice*: a run in progress (IMP, or a retraining: ``verify(checkpoint=...)``) stops at the limit
+after writing a checkpoint in ``runs/`` and ``--resume`` continues it at that step, with the
+weights and accuracy of an uninterrupted run (a retraining's wall and CPU seconds add up over its
+slices, ``runs/<arm>.partial.json``); no retraining starts with under 5 minutes left, no linear
+mode connectivity arm (not resumable) unless its estimated time fits; every slice is logged in ``slices.jsonl`` (wall and CPU seconds, threads, arms done).
 Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
 ``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
@@ -126,6 +128,10 @@ RETRAINED = ("interpolate", "random", "snip", "magnitude", "reinit", "append", "
 
 REINIT_SEED_OFFSET = 10_000
 """The reinit arm's fresh initialization uses seed ``seed + REINIT_SEED_OFFSET`` (never an IMP run's)."""
+
+
+MIN_START_S = 300.0
+"""A resumable retraining starts only with this much of the slice left (loading the data costs a minute)."""
 
 
 class SliceEnd(Exception):
@@ -255,14 +261,16 @@ class Bench:
                 for lv in a["levels"][1:] if lv.get("train_seconds")]
         return statistics.median(secs) * 1.1 if secs else None  # + the evaluation
 
-    def check_fits(self, name: str, arch: str, trainings: float = 1.0) -> None:
-        """Raise :class:`SliceEnd` unless the arm's estimated time (``trainings`` retrainings) fits in the slice."""
+    def check_fits(self, name: str, arch: str, trainings: float = 1.0, resumable: bool = False) -> None:
+        """Raise :class:`SliceEnd` unless the arm's estimated time (``trainings`` retrainings) fits in the slice;
+        a ``resumable`` arm (it checkpoints at the limit) only needs :data:`MIN_START_S` of it."""
         if self.deadline is None:
             return
         left = self.deadline - time.monotonic()
         est = self.estimate_seconds(arch)
         est = None if est is None else est * trainings
-        if left <= 0 or (est is not None and est > left):
+        need = min(est, MIN_START_S) if resumable and est is not None else est
+        if left <= 0 or (need is not None and need > left):
             raise SliceEnd(f"{name} (~{est or 0:.0f} s) does not fit in the {max(left, 0):.0f} s left of the slice")
 
     def _progress(self, what: str, interrupt: bool, on_level: Any = None) -> Any:
@@ -387,12 +395,31 @@ class Bench:
         from ticketfmt.train import verify
 
         c = self.cfg
-        log(f"arm {name}: training {ticket.arch} at sparsity {ticket.sparsity:.4f}")
+        state, partial = self.runs_dir / f"{name}.state", self.runs_dir / f"{name}.partial.json"
+        before = json.loads(partial.read_text()) if partial.is_file() and state.is_file() else {}
+        log(f"arm {name}: training {ticket.arch} at sparsity {ticket.sparsity:.4f}"
+            + (f" (continuing: {before.get('slices', 1)} slice(s) so far)" if before else ""))
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         t0, cpu0 = time.perf_counter(), time.process_time()
-        _, rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
-                        rewind=self.recipe.rewind, device=self.device, num_workers=1, data_factory=self.data_factory,
-                        progress=self._progress(f"arm {name}", False))
-        wall = time.perf_counter() - t0
+
+        def spent() -> dict[str, Any]:
+            return {"wall_seconds": before.get("wall_seconds", 0.0) + time.perf_counter() - t0 + prep_seconds,
+                    "cpu_seconds": before.get("cpu_seconds", 0.0) + time.process_time() - cpu0,
+                    "slices": before.get("slices", 0) + 1}
+
+        try:
+            _, rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
+                            rewind=self.recipe.rewind, device=self.device, num_workers=1,
+                            data_factory=self.data_factory, checkpoint=state,
+                            progress=self._progress(f"arm {name}", True))
+        except KeyboardInterrupt:
+            if state.is_file():
+                _write_json(partial, spent())  # the next slice adds its own seconds to these
+            if self.deadline_passed():
+                raise SliceEnd(f"time limit reached during {name}; its training state is in {state}") from None
+            raise
+        total = spent()
+        partial.unlink(missing_ok=True)
         steps = int(rec["steps"])
         spe = self._spe(seed)
         return self.save_arm(name, {
@@ -401,8 +428,10 @@ class Bench:
             "epochs": round(steps / spe, 4), "images": steps * self.recipe.batch_size,
             "train_seconds": round(steps * self.recipe.batch_size / rec["images_per_sec"], 2)
             if rec.get("images_per_sec") else None,
-            "wall_seconds": round(wall + prep_seconds, 2), "prep_seconds": round(prep_seconds, 3),
-            "cpu_seconds": round(time.process_time() - cpu0, 1), **extra})
+            "wall_seconds": round(total["wall_seconds"], 2), "prep_seconds": round(prep_seconds, 3),
+            "cpu_seconds": round(total["cpu_seconds"], 1),
+            **({"slices": total["slices"], "resumed_at_step": rec["resumed_at_step"]}
+               if "resumed_at_step" in rec else {}), **extra})
 
     def _spe(self, seed: int) -> int:
         run = json.loads((self.runs_dir / f"imp-{self.cfg['target']}-s{seed}" / "run.json").read_text())
@@ -441,7 +470,7 @@ class Bench:
                     name = f"{method}-L{level}-s{seed}"
                     if self.done(name) is not None:
                         continue
-                    self.check_fits(name, c["source"] if method == "squeeze" else c["target"])
+                    self.check_fits(name, c["source"] if method == "squeeze" else c["target"], resumable=True)
                     t0 = time.perf_counter()
                     tk, extra = prep.make(method, level)
                     self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
@@ -916,8 +945,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated seeds instead of the scale's (e.g. 0,1)")
     p.add_argument("--report-only", action="store_true", help="only rebuild results.md/json/png from arms/")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
-                   help="run one slice: start no retraining that would end after this many minutes, stop an IMP "
-                        "run at the limit (checkpointed); continue later with --resume")
+                   help="run one slice: stop the IMP run or retraining in progress at the limit (checkpointed), "
+                        "start none with under 5 minutes left; continue later with --resume")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the scale's)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset archives (default $TICKETFMT_DATA, "

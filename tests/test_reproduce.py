@@ -119,3 +119,48 @@ def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, reproduce: M
            "complete": False, "lmc": []}
     md = reproduce.render_md(res)
     assert "| 300 (1) |" in md and "| 100 (2) |" in md
+
+
+def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Path, reproduce: ModuleType,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retraining stopped at a slice's limit keeps its state; the next slice ends it as if it had never been
+    cut (same top-1), its wall and CPU seconds summed over the two slices."""
+    import shutil
+    import time
+
+    cfg = {**reproduce.SCALES["tiny"], "epochs": 6, "levels": 1, "report": (1,), "methods": ("imp", "interpolate")}
+    whole = reproduce.Bench("tiny", tmp_path / "whole", False, cfg=cfg)
+    whole.run()
+    ref = whole.done("interpolate-L1-s0")
+    assert ref is not None and "slices" not in ref
+
+    shutil.copytree(whole.out, tmp_path / "cut")
+    (tmp_path / "cut" / "arms" / "interpolate-L1-s0.json").unlink()
+    cut = reproduce.Bench("tiny", tmp_path / "cut", True, cfg=cfg)
+    cut.deadline = time.monotonic() - 1.0  # passed: the retraining (steps 1..11) stops at its first report, step 10
+    monkeypatch.setattr(cut, "check_fits", lambda *a, **k: None)  # and starts all the same
+    with pytest.raises(reproduce.SliceEnd, match="training state is in"):
+        cut.run()
+    state, partial = cut.runs_dir / "interpolate-L1-s0.state", cut.runs_dir / "interpolate-L1-s0.partial.json"
+    first = json.loads(partial.read_text())
+    assert state.is_file() and first["slices"] == 1 and first["wall_seconds"] > 0
+    assert cut.done("interpolate-L1-s0") is None
+
+    nxt = reproduce.Bench("tiny", tmp_path / "cut", True, cfg=cfg)  # the next slice
+    nxt.run()
+    arm = nxt.done("interpolate-L1-s0")
+    assert arm is not None and (arm["slices"], arm["resumed_at_step"]) == (2, 10)
+    assert (arm["top1"], arm["correct"], arm["steps"]) == (ref["top1"], ref["correct"], ref["steps"])
+    assert arm["wall_seconds"] > first["wall_seconds"] and arm["cpu_seconds"] >= first["cpu_seconds"]
+    assert not state.exists() and not partial.exists()
+
+    # a slice with under MIN_START_S left starts no retraining (a resumable one needs only that much)
+    late = reproduce.Bench("tiny", tmp_path / "late", False, cfg=cfg, time_limit_s=reproduce.MIN_START_S - 60)
+    monkeypatch.setattr(late, "estimate_seconds", lambda arch: 10 * reproduce.MIN_START_S)
+    with pytest.raises(reproduce.SliceEnd, match="does not fit"):
+        late.check_fits("interpolate-L1-s0", "cifar_resnet20", resumable=True)
+    roomy = reproduce.Bench("tiny", tmp_path / "late", False, cfg=cfg, time_limit_s=reproduce.MIN_START_S + 60)
+    monkeypatch.setattr(roomy, "estimate_seconds", lambda arch: 10 * reproduce.MIN_START_S)
+    roomy.check_fits("interpolate-L1-s0", "cifar_resnet20", resumable=True)  # starts: it checkpoints at the limit
+    with pytest.raises(reproduce.SliceEnd, match="does not fit"):
+        roomy.check_fits("lmc_interpolate-L1-s0", "cifar_resnet20", trainings=2.5)  # not resumable: must fit

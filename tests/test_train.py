@@ -508,19 +508,25 @@ def _stderr_lines(proc: subprocess.Popen[bytes], until, timeout: float = 120.0) 
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_verify_says_nothing_was_written(ref_run, tmp_path: Path) -> None:
-    out = tmp_path / "v.ticket"
+@pytest.mark.parametrize("keep_state", [False, True], ids=["plain", "checkpoint"])
+def test_ctrl_c_during_verify_says_what_was_kept(ref_run, tmp_path: Path, keep_state: bool) -> None:
+    out, state = tmp_path / "v.ticket", tmp_path / "v.state"
     env = {**_env(), "TICKETFMT_PROGRESS_SECONDS": "0"}
+    extra = ["--checkpoint", str(state)] if keep_state else []
     proc = subprocess.Popen([sys.executable, "-m", "ticketfmt", "verify", str(ref_run.tickets[-1]), "--dataset",
-                             DATASET, "--subset", "192", "--epochs", "200", "-o", str(out)], env=env,
+                             DATASET, "--subset", "192", "--epochs", "200", "-o", str(out), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _stderr_lines(proc, lambda line: line.startswith("verify epoch"))
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 130
     tail = [line for line in rest.decode().splitlines() if line.strip()]
-    assert tail[-1] == "interrupted: nothing written" and not any("Traceback" in line for line in tail)
-    assert not out.exists()
+    assert not any("Traceback" in line for line in tail) and not out.exists()
+    if keep_state:
+        assert tail[-1] == f"interrupted: no ticket written; the training state is in {state} (the same command continues)"
+        assert any(line.startswith("stopped at step ") for line in tail) and state.is_file()
+    else:
+        assert tail[-1] == "interrupted: nothing written" and not state.exists()
 
 
 # ---------------------------------------------------------------------------------------------- CPU reproducibility (issue 14)
@@ -608,3 +614,58 @@ def test_verify_on_a_fixed_test_subset(ref_run) -> None:
     assert (again["correct"], again["total"]) == (part["correct"], part["total"])  # the same images
     with pytest.raises(ValueError, match="pass a positive number"):
         test_subset_data(0)
+
+
+# ---------------------------------------------------------------------------------------------- a resumable retraining
+
+
+def test_a_stopped_verify_continues_from_its_checkpoint_bit_for_bit(ref_run, tmp_path: Path, cli) -> None:
+    """verify(checkpoint=...): stopped mid-epoch at step 10, continued, it ends as the uninterrupted retraining."""
+    from ticketfmt.train import verify
+
+    ticket = Ticket.load(ref_run.tickets[-1])
+    budget = {"subset": 192, "epochs": 4, "store_trained": True}  # steps 1..11, 3 an epoch: the stop is mid-epoch
+    whole_t, whole = verify(ticket, DATASET, **budget)
+    ckpt = tmp_path / "r8.state"
+    seen: list[int] = []
+
+    def stop_at_ten(ev: dict) -> None:
+        if ev.get("phase") == "train":
+            seen.append(ev["step"])
+            if ev["step"] == 10:
+                signal.raise_signal(signal.SIGINT)  # honoured at the step boundary: the state of step 10 is saved
+
+    with pytest.raises(KeyboardInterrupt):
+        verify(ticket, DATASET, checkpoint=ckpt, progress=stop_at_ten, **budget)
+    assert seen[-1] == 10 and ckpt.is_file()
+    events: list[dict] = []
+    part_t, part = verify(ticket, DATASET, checkpoint=ckpt, progress=events.append, **budget)
+    assert part["resumed_at_step"] == 10 and not ckpt.exists()  # removed once the record is made
+    assert {"phase": "resume", "step": 10, "checkpoint": str(ckpt)} in events
+    assert (part["value"], part["correct"], part["steps"]) == (whole["value"], whole["correct"], whole["steps"])
+    assert whole_t.trained is not None and part_t.trained is not None
+    assert all(torch.equal(whole_t.trained[k], part_t.trained[k]) for k in whole_t.trained)
+    assert "resumed_at_step" not in whole
+
+    # a checkpoint of another retraining is refused with what differs; the file is left alone
+    with pytest.raises(KeyboardInterrupt):
+        verify(ticket, DATASET, checkpoint=ckpt, progress=stop_at_ten, threads=2, **budget)
+    with pytest.raises(TicketError, match=r"threads 2 \(this run asks for 1\)"):
+        verify(ticket, DATASET, checkpoint=ckpt, threads=1, **budget)
+    with pytest.raises(TicketError, match=r"belongs to another retraining: seed 0 \(this run asks for 5\)"):
+        verify(ticket, DATASET, checkpoint=ckpt, seed=5, **budget)
+    assert ckpt.is_file()
+    not_ours = tmp_path / "other.state"
+    not_ours.write_bytes(b"not a checkpoint")
+    with pytest.raises(TicketError, match="cannot read checkpoint"):
+        verify(ticket, DATASET, checkpoint=not_ours, **budget)
+
+    # the CLI: --checkpoint continues the stopped retraining at its own thread count (2) and records it
+    out = tmp_path / "v.ticket"
+    res = cli("verify", ref_run.tickets[-1], "--dataset", DATASET, "--subset", "192", "--epochs", "4",
+              "--checkpoint", ckpt, "-o", out, "--json")
+    assert res.code == 0, res.stderr
+    printed = json.loads(res.stdout)
+    assert (printed["resumed_at_step"], printed["threads"]) == (10, 2) and "resuming at step 10" in res.stderr
+    assert Ticket.load(out).results[-1]["value"] == printed["value"] and not ckpt.exists()
+    assert torch.get_num_threads() == 1  # restored

@@ -250,8 +250,13 @@ def _event_line(event: dict[str, Any]) -> str | None:
                 f"top-1 {event['top1']:.2f}%  -> {event['path']}")
     if phase == "point":
         return f"lmc point {event['index']}/{event['points']}: alpha {event['alpha']:.3f}, test error {event['error']:.2f}%"
+    if phase == "resume" and "level" not in event:  # a retraining's checkpoint (verify --checkpoint)
+        return f"resuming at step {event['step']} from {event['checkpoint']}"
     if phase == "resume":
         return f"resuming at level {event['level']}, step {event['step']}"
+    if phase == "interrupted" and "level" not in event:
+        return (f"stopped at step {event['step']}; training state in {event['checkpoint']} "
+                "(the same command continues)")
     if phase == "interrupted":
         return (f"stopped at level {event['level']}, step {event['step']}; "
                 f"checkpoint {event['checkpoint']} (continue with --resume)")
@@ -555,6 +560,10 @@ def verify(
                                                  "(recipe, subset, seed, start, CPU thread count) and say whether "
                                                  "it reproduces.")] = False,
     force: Annotated[bool, typer.Option("--force", metavar="", help="Replace -o if it exists.")] = False,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", dir_okay=False,
+                                                       help="Save the training state here at every epoch's end "
+                                                            "and on Ctrl-C; the same command continues from it "
+                                                            "(removed when done).")] = None,
     as_json: AsJson = False,
     no_verify: NoVerify = False,
 ) -> None:
@@ -569,6 +578,8 @@ def verify(
     Example (minutes on a CPU): ticket verify r56.ticket --dataset cifar10-jpeg --epochs 2 --subset 5000 -o r56-quick.ticket
 
     Example: ticket verify r56-verified.ticket --dataset cifar10 --reproduce
+
+    Example (stop with Ctrl-C, run again to continue): ticket verify r56.ticket --dataset cifar10 --checkpoint r56.state -o r56-verified.ticket
     """
     if output is not None and in_place:
         raise typer.BadParameter("give at most one of -o and --in-place", param_hint="-o/--in-place")
@@ -589,10 +600,13 @@ def verify(
     try:
         with _display("verify") as callback:
             verified, record = run_verify(ticket, dataset, device=device, data_dir=data_dir, compile=compile,
-                                          progress=callback, sync_bn=sync_bn, store_trained=save_trained, **asked)
+                                          progress=callback, sync_bn=sync_bn, store_trained=save_trained,
+                                          checkpoint=checkpoint, **asked)
     except KeyboardInterrupt:
         if _is_main():
-            err.print("interrupted: nothing written")
+            err.print("interrupted: nothing written" if checkpoint is None or not checkpoint.exists() else
+                      f"interrupted: no ticket written; the training state is in {checkpoint} "
+                      "(the same command continues)", soft_wrap=True)
         raise typer.Exit(130) from None
     if not _is_main():
         return

@@ -16,6 +16,7 @@ One job per module:
 - :mod:`~ticketfmt.train.imp`: the IMP run (:class:`ImpRun`) and :func:`find`;
 - :mod:`~ticketfmt.train.retraining`: a ticket's training contract, the retraining plan and its record
   (shared by :func:`verify` and :func:`lmc`).
+- :mod:`~ticketfmt.train.resumable`: a retraining's checkpoint (``verify(checkpoint=...)``), refused when another's;
 - :mod:`~ticketfmt.train.verify`: :func:`verify` (one retraining, its result recorded).
 - :mod:`~ticketfmt.train.lmc`: :func:`lmc`, linear mode connectivity (two copies, the error barrier).
 

@@ -11,9 +11,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,10 +27,11 @@ from ticketfmt.train.fidelity import ImpOptions
 from ticketfmt.train.loop import ProgressFn, Span, Stop, Trainer, data_stream, train_steps
 from ticketfmt.train.planning import estimate_fields, loader_images, machine_fields, seconds_per_image
 from ticketfmt.train.recipes import Recipe, get_recipe, protocol, recipe_for
+from ticketfmt.train.resumable import Progress, VerifyCheckpoint, ticket_digest
 from ticketfmt.train.runfiles import RunLog, now
 
-__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "resolve_recipe", "make_plan", "data_options",
-           "train_span", "result_record", "announce"]
+__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "resolve_recipe", "contract_seed", "make_plan", "data_options",
+           "train_span", "checkpoint_config", "open_checkpoint", "result_record", "announce"]
 
 CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize",
                    "resize", "crop")
@@ -102,6 +105,20 @@ def resolve_recipe(ticket: Ticket, contract: Mapping[str, Any], recipe: str | Re
     return base.override(**{**overrides, "rewind": rewind})
 
 
+def contract_seed(ticket: Ticket, contract: Mapping[str, Any], seed: int | None) -> int:
+    """The seed asked for, else the contract's, else 0; checked (a file's value too).
+
+    Example:
+        >>> contract_seed(Ticket.load("r20.ticket"), {"seed": 3}, None)  # doctest: +SKIP
+        3
+    """
+    seed = contract.get("seed", 0) if seed is None else seed
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+        raise TicketError(f"seed {seed!r} (of {ticket.path or 'the ticket'}'s provenance unless given) is not an "
+                          "integer in [0, 2**63)", fix="pass --seed 0")
+    return seed
+
+
 def make_plan(ticket: Ticket, recipe: Recipe, seed: int, spe: int, contract: str, from_scratch: bool,
           data_options: Mapping[str, Any]) -> VerifyPlan:
     prov = ticket.provenance
@@ -138,9 +155,22 @@ def data_options(ticket: Ticket, dataset: str, contract: Mapping[str, Any], data
 
 
 def train_span(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: ProgressFn | None,
-           log: RunLog) -> Span:
+           log: RunLog, checkpoint: VerifyCheckpoint | None = None) -> Span:
+    """Train the plan's steps (from the step a restored ``checkpoint`` reached).
+
+    With ``checkpoint``, the state is saved at every epoch's end and when a stop (SIGINT/SIGTERM)
+    is honoured. The span returned counts the whole retraining, the resumed part's images and
+    seconds included.
+    """
     t0 = time.perf_counter()
-    spe, start, total = plan.steps_per_epoch, plan.start_step, plan.total_steps
+    spe, total = plan.steps_per_epoch, plan.total_steps
+    resumed = checkpoint.resumed if checkpoint is not None else None
+    start = resumed.step if resumed is not None else plan.start_step
+    prior = resumed if resumed is not None else Progress(start)
+
+    def so_far(s: int) -> Progress:  # a stop mid-epoch has no measured span yet: count full batches
+        return Progress(s, prior.seconds + time.perf_counter() - t0,
+                        prior.images + (s - start) * plan.recipe.batch_size)
 
     def report(s: int, stats: dict[str, float]) -> None:
         if emit is None:
@@ -152,16 +182,48 @@ def train_span(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: 
 
     def on_epoch(epoch: int, s: int, stats: dict[str, float]) -> None:
         log.write({"event": "epoch", "epoch": epoch + 1, "step": s, **stats})
+        if checkpoint is not None and s < total:
+            checkpoint.save(trainer, so_far(s))
+
+    def on_stop(s: int) -> None:
+        if checkpoint is not None and checkpoint.path is not None:
+            checkpoint.save(trainer, so_far(s))
+            if emit is not None:
+                emit({"phase": "interrupted", "step": s, "checkpoint": str(checkpoint.path)})
 
     stop = Stop()
     with stop.installed():
-        return train_steps(trainer, data.train, plan.recipe, start=start, end=total, steps_per_epoch=spe,
+        span = train_steps(trainer, data.train, plan.recipe, start=start, end=total, steps_per_epoch=spe,
                            stream=plan.stream, whole_batches=data.whole_batches, report=report, on_epoch=on_epoch,
-                           stop=stop)
+                           stop=stop, on_stop=on_stop)
+    span.images += prior.images
+    span.seconds += prior.seconds
+    return span
+
+
+def checkpoint_config(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, dev: torch.device,
+                      dist: Dist) -> dict[str, Any]:
+    """What a retraining's checkpoint must agree with to be continued (the CPU thread count too: results depend on it)."""
+    return {"ticket": ticket_digest(ticket), "dataset": dataset, "recipe": plan.recipe.to_json(), "seed": plan.seed,
+            "subset": subset, "start_step": plan.start_step, "total_steps": plan.total_steps, "stream": plan.stream,
+            "steps_per_epoch": plan.steps_per_epoch, "normalize": plan.normalize, "resize": plan.resize,
+            "crop": plan.crop, "device": dev.type, "world_size": dist.world_size,
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None}
+
+
+def open_checkpoint(path: str | os.PathLike[str] | None, ticket: Ticket, dataset: str, plan: VerifyPlan,
+                    subset: int | None, trainer: Trainer, emit: ProgressFn | None) -> VerifyCheckpoint:
+    """A retraining's checkpoint (keeping nothing without a path), loaded into ``trainer`` when the file exists."""
+    config = checkpoint_config(ticket, dataset, plan, subset, trainer.device, trainer.dist) if path is not None else {}
+    ckpt = VerifyCheckpoint(None if path is None else Path(path), config, trainer.dist)
+    if ckpt.restore(trainer) is not None and emit is not None:
+        emit({"phase": "resume", "step": ckpt.resumed.step, "checkpoint": str(path)})
+    return ckpt
 
 
 def result_record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, correct: int, seen: int,
-            span: Span, dev: torch.device, dist: Dist, split: str) -> dict[str, Any]:
+            span: Span, dev: torch.device, dist: Dist, split: str,
+            checkpoint: VerifyCheckpoint | None = None) -> dict[str, Any]:
     rec = plan.recipe
     kind, why = protocol(rec, subset)
     record: dict[str, Any] = {
@@ -179,6 +241,8 @@ def result_record(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | 
     for key in ("dense_reference", "imp_reference"):
         if isinstance(ticket.provenance.get(key), Mapping):
             record[key] = dict(ticket.provenance[key])
+    if checkpoint is not None and checkpoint.resumed is not None:  # lmc's copies keep no checkpoint
+        record["resumed_at_step"] = checkpoint.resumed.step
     return record
 
 

@@ -27,8 +27,9 @@ from ticketfmt.ticket import Ticket
 from ticketfmt.train.dist import cpu_threads, start_run
 from ticketfmt.train.loop import ProgressFn, Trainer, evaluate
 from ticketfmt.train.recipes import Recipe
-from ticketfmt.train.retraining import (CONTRACT_FIELDS, VerifyPlan, announce, data_options, make_plan,
-                                        resolve_recipe, result_record, train_span, training_contract)
+from ticketfmt.train.resumable import saved_threads
+from ticketfmt.train.retraining import (CONTRACT_FIELDS, VerifyPlan, announce, contract_seed, data_options,
+                                        make_plan, open_checkpoint, resolve_recipe, result_record, train_span, training_contract)
 from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
 from ticketfmt.train.runfiles import RunLog
 
@@ -75,16 +76,15 @@ def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: 
            sync_bn: bool = True, store_trained: bool = False, log_path: str | os.PathLike[str] | None = None,
            num_workers: int = 2, normalize: str | None = None, data_factory: DataFactory | None = None,
            resize: bool | None = None, crop: str | None = None, threads: int | None = None,
-           **overrides: Any) -> Verified:
+           checkpoint: str | os.PathLike[str] | None = None, **overrides: Any) -> Verified:
     """Retrain a ticket with its mask fixed, record its top-1 on the evaluation split; returns a new ticket and the record.
 
-    Training starts from the ticket's ``init`` weights (``θ_r ⊙ m``) at its rewind step, the
-    learning-rate schedule fast-forwarded to it (``from_scratch``: at step 0), with a fresh
-    optimizer. The recipe, rewind point and seed are the ticket's training contract
-    (:func:`training_contract`; else the family default), with ``overrides`` (``epochs``,
-    ``lr``, ``batch_size``, ``rewind``, ...); ``normalize``, ``resize`` and ``crop`` default to the
-    contract's, else the reference's (ImageNet mean/std, no upscaling, open_lth's crop). The input
-    pipeline follows the ticket's input size and the data (:func:`ticketfmt.data.input_pipeline`).
+    Training starts from the ticket's ``init`` weights (``θ_r ⊙ m``) at its rewind step, the learning-rate
+    schedule fast-forwarded to it (``from_scratch``: at step 0), with a fresh optimizer. The recipe, rewind
+    point and seed are the ticket's training contract (:func:`training_contract`; else the family default),
+    with ``overrides`` (``epochs``, ``lr``, ``batch_size``, ``rewind``, ...); ``normalize``, ``resize`` and
+    ``crop`` default to the contract's, else the reference's (ImageNet mean/std, no upscaling, open_lth's
+    crop). The input pipeline follows the ticket's input size and the data (:func:`~ticketfmt.data.input_pipeline`).
     An IMP ticket verified with the budget it was found with (same seed, subset, epochs, thread
     count) retrains on the very batches of its IMP level, so on the CPU it reproduces the recorded
     accuracy exactly; :func:`budget_of` gives the keywords that re-run a recorded result.
@@ -96,34 +96,35 @@ def verify(ticket: Ticket, dataset: str, *, from_scratch: bool = False, recipe: 
     ``rewind``, ``contract``, ``from_scratch``, ``normalize``, ``crop``, ``augmentation``,
     ``dense_reference``/``imp_reference`` when the provenance knows them) is appended to the
     new ticket's results; with ``store_trained`` its trained weights are the retrained ones.
-    ``ticket`` itself is not changed. ``threads`` sets torch's CPU threads for the run.
+    ``ticket`` itself is not changed. ``threads`` sets torch's CPU threads for the run. A
+    ``checkpoint`` file saves the state at each epoch's end and on SIGINT/SIGTERM; a call finding
+    it continues (at its thread count) to the uninterrupted run's weights (``resumed_at_step``).
 
     Raises:
         DataError: the dataset cannot be loaded, is not what its name says, or does not fit the ticket.
-        TicketError: bad recipe values, or a rewind point at or after the end of training.
+        TicketError: bad recipe values, a rewind point not before the end, another retraining's checkpoint.
     """
     contract, origin = training_contract(ticket.provenance)
     options, augmentation = data_options(ticket, dataset, contract, data_dir,
                                           {"normalize": normalize, "resize": resize, "crop": crop})
-    seed = contract.get("seed", 0) if seed is None else seed
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):  # a file's value too
-        raise TicketError(f"seed {seed!r} (of {ticket.path or 'the ticket'}'s provenance unless given) is not an "
-                          "integer in [0, 2**63)", fix="pass --seed 0")
+    seed = contract_seed(ticket, contract, seed)
     rec = recipe_for_data(resolve_recipe(ticket, contract, recipe, overrides), augmentation)
     dist, dev, emit = start_run(device, progress)
-    with cpu_threads(threads):
+    with cpu_threads(saved_threads(checkpoint) if threads is None else threads):
         data = (data_factory or make_data)(dataset, rec, device=dev, dist=dist, data_dir=data_dir, subset=subset,
                                            seed=seed, progress=emit, num_workers=num_workers,
                                            input_size=ticket.spec, **options)
         plan = make_plan(ticket, rec, seed, len(data.train), origin, from_scratch, options)
         trainer = Trainer(ticket.build_model("init"), ticket.masks, rec, device=dev, dist=dist, compile=compile,
                           sync_bn=sync_bn)
-        if emit:
+        if emit:  # the plan first, then where a checkpoint resumes it
             announce(plan, trainer, data, dataset, ticket, subset, emit)
+        ckpt = open_checkpoint(checkpoint, ticket, dataset, plan, subset, trainer, emit)
         log = RunLog(Path(log_path) if log_path else None, dist.is_main)
-        span = train_span(trainer, data, plan, ticket.provenance.get("level"), emit, log)
+        span = train_span(trainer, data, plan, ticket.provenance.get("level"), emit, log, ckpt)
         correct, seen = evaluate(trainer.module, data.test, device=dev, dist=dist, progress=emit)
-        record = result_record(ticket, dataset, plan, subset, correct, seen, span, dev, dist, data.split)
+        record = result_record(ticket, dataset, plan, subset, correct, seen, span, dev, dist, data.split, ckpt)
+        ckpt.remove()
     log.write({"event": "verify", **{k: v for k, v in record.items() if k != "recipe"}})
     changes: dict[str, Any] = {"results": [*ticket.results, record]}
     if store_trained:
