@@ -390,15 +390,25 @@ class Curve:
     linestyle: str = "-"
 
 
-def _tick_groups(remaining: list[float], tol: float = 0.06) -> list[float]:
-    """Representative tick positions: values within ``tol`` (relative) of each other share one tick."""
+def _tick_groups(remaining: list[float], tol: float = 0.06) -> list[tuple[float, str]]:
+    """Ticks ``(position, label)``: values within ``tol`` (relative) of each other share one tick, whose label
+    gives the group's range (``"44.2-46%\n(54-55.8% sparse)"``) so that no point is labelled with a sparsity
+    it does not have."""
     groups: list[list[float]] = []
     for r in sorted(remaining, reverse=True):
         if groups and abs(math.log(groups[-1][0] / r)) < tol:
             groups[-1].append(r)
         else:
             groups.append([r])
-    return [math.exp(sum(math.log(v) for v in g) / len(g)) for g in groups]
+    ticks = []
+    for g in groups:
+        lo, hi = min(g), max(g)
+        if f"{lo:.3g}" == f"{hi:.3g}":
+            label = f"{hi:.3g}%\n({100 - hi:.3g}% sparse)"
+        else:
+            label = f"{lo:.3g}-{hi:.3g}%\n({100 - hi:.3g}-{100 - lo:.3g}% sparse)"
+        ticks.append((math.exp(sum(math.log(v) for v in g) / len(g)), label))
+    return ticks
 
 
 def accuracy_plot(curves: Sequence[Curve], path: str | os.PathLike[str], *,
@@ -448,9 +458,9 @@ def _accuracy_axes(ax: Axes, remaining: list[float]) -> None:
     rs = [100 * r for r in remaining if r > 0] or [100.0]
     ticks = _tick_groups(rs)
     ax.set_xlim(max(rs) * 1.35, min(rs) / 1.35)  # reversed: sparser to the right
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_locator(FixedLocator([t for t, _ in ticks]))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(ticks, labels=[f"{r:.3g}%\n({100 - r:.3g}% sparse)" for r in ticks])
+    ax.set_xticks([t for t, _ in ticks], labels=[label for _, label in ticks])
     ax.set_xlabel("weights remaining (log scale; points of each method shifted sideways so error bars do not "
                   "overlap)")
     ax.grid(color="#e5e5e5", linewidth=0.6)

@@ -174,7 +174,9 @@ def test_accuracy_plot(tmp_path: Path) -> None:
     assert title == "demo" and "IMP (a)" in lines and "ETT (b)" in lines and "not run yet" not in lines
     assert "dense (f): 45.20 ± 1.10" in lines and "test top-1 accuracy (%)" in lines
     assert any(line.startswith("weights remaining (log scale") for line in lines)
-    assert "47.9%" in lines and "(52.1% sparse)" in lines  # one tick per group of nearby sparsities, where the data are
+    # one tick per group of nearby sparsities, labelled with the group's range (not a sparsity no point has)
+    assert "47.8-48%" in lines and "(52-52.2% sparse)" in lines and "47.9%" not in lines
+    assert "11%" in lines and "(89% sparse)" in lines  # a group of one: its own value
     with pytest.raises(TicketError, match="no accuracy"):
         accuracy_plot([Curve("empty")], tmp_path / "none.png")
 
