@@ -306,6 +306,8 @@ class Bench:
         prev = self.done(name)
         if prev is not None and prev.get("complete", True):
             return prev
+        import torch
+
         from ticketfmt.train import find
 
         c = self.cfg
@@ -318,6 +320,7 @@ class Bench:
         try:
             find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
                  subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1,
+                 threads=torch.get_num_threads(),
                  data_factory=self.data_factory, progress=self._progress(f"IMP {arch} s{seed}", True, level_done))
         except KeyboardInterrupt:
             if self.deadline_passed():
@@ -392,6 +395,8 @@ class Bench:
     # -- one retraining ----------------------------------------------------------------------------
     def retrain(self, name: str, method: str, ticket: Any, seed: int, level: int, extra: dict[str, Any],
                 prep_seconds: float = 0.0) -> dict[str, Any]:
+        import torch
+
         from ticketfmt.train import verify
 
         c = self.cfg
@@ -410,7 +415,7 @@ class Bench:
         try:
             _, rec = verify(ticket, c["dataset"], subset=c["subset"], seed=seed, recipe=self.recipe,
                             rewind=self.recipe.rewind, device=self.device, num_workers=1,
-                            data_factory=self.data_factory, checkpoint=state,
+                            data_factory=self.data_factory, checkpoint=state, threads=torch.get_num_threads(),
                             progress=self._progress(f"arm {name}", True))
         except KeyboardInterrupt:
             if state.is_file():
@@ -424,7 +429,7 @@ class Bench:
         spe = self._spe(seed)
         return self.save_arm(name, {
             "method": method, "arch": ticket.arch, "seed": seed, "level": level, "sparsity": round(ticket.sparsity, 6),
-            "top1": rec["value"], "correct": rec["correct"], "total": rec["total"], "steps": steps,
+            "threads": int(rec["threads"]), "top1": rec["value"], "correct": rec["correct"], "total": rec["total"], "steps": steps,
             "epochs": round(steps / spe, 4), "images": steps * self.recipe.batch_size,
             "train_seconds": round(steps * self.recipe.batch_size / rec["images_per_sec"], 2)
             if rec.get("images_per_sec") else None,
@@ -497,6 +502,8 @@ class Bench:
 
     def connectivity(self, name: str, key: str, ticket: Any, seed: int, level: int) -> dict[str, Any]:
         """One lmc arm: two copies of ``ticket`` on two data orders (the retrainings' budget), the path between them."""
+        import torch
+
         from ticketfmt.train import lmc
 
         c = self.cfg
@@ -504,10 +511,12 @@ class Bench:
         t0, cpu0 = time.perf_counter(), time.process_time()
         res = lmc(ticket, c["dataset"], points=int(c.get("lmc_points") or 21), subset=c["subset"], seed=seed,
                   recipe=self.recipe, rewind=self.recipe.rewind, device=self.device, num_workers=1,
-                  data_factory=self.data_factory, progress=self._progress(f"arm {name}", False))
+                  data_factory=self.data_factory, threads=torch.get_num_threads(),
+                  progress=self._progress(f"arm {name}", False))
         r = res.record
         return self.save_arm(name, {
             "method": "lmc", "ticket": key, "arch": ticket.arch, "seed": seed, "level": level,
+            **({"threads": int(r["threads"])} if r.get("threads") else {}),
             "sparsity": round(ticket.sparsity, 6), "barrier": r["value"], "endpoints": r["endpoints"],
             "max_error": r["max_error"], "points": r["points"], "alphas": r["alphas"], "errors": r["errors"],
             "data_orders": r["data_orders"], "steps": r["steps"], "total": r["total"],

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -121,18 +122,41 @@ def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, reproduce: M
     assert "| 300 (1) |" in md and "| 100 (2) |" in md
 
 
+@pytest.fixture
+def two_threads() -> Any:
+    """torch at 2 threads for the test (bit-exact comparisons need every training at one count)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
 def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Path, reproduce: ModuleType,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   two_threads: None) -> None:
     """A retraining stopped at a slice's limit keeps its state; the next slice ends it as if it had never been
-    cut (same top-1), its wall and CPU seconds summed over the two slices."""
+    cut (same top-1), its wall and CPU seconds summed over the two slices. Every training runs at the bench's
+    thread count, not at the share a run that does not choose would take beside other jobs."""
     import shutil
+    import socket
     import time
 
+    from ticketfmt.train import dist
+
+    # another ticketfmt job is running (pid 1's note): a run that does not choose would take 1 of the 2 threads
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "other.json").write_text(json.dumps({"pid": 1, "host": socket.gethostname(), "started": dist._started(1),
+                                                 "threads": 1}))
+    monkeypatch.setenv("TICKETFMT_JOBS_DIR", str(jobs))
     cfg = {**reproduce.SCALES["tiny"], "epochs": 6, "levels": 1, "report": (1,), "methods": ("imp", "interpolate")}
     whole = reproduce.Bench("tiny", tmp_path / "whole", False, cfg=cfg)
     whole.run()
     ref = whole.done("interpolate-L1-s0")
-    assert ref is not None and "slices" not in ref
+    assert ref is not None and "slices" not in ref and ref["threads"] == 2
+    assert whole.done("imp-cifar_resnet20-s0")["threads"] == 2
 
     shutil.copytree(whole.out, tmp_path / "cut")
     (tmp_path / "cut" / "arms" / "interpolate-L1-s0.json").unlink()
@@ -149,7 +173,7 @@ def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Pat
     nxt = reproduce.Bench("tiny", tmp_path / "cut", True, cfg=cfg)  # the next slice
     nxt.run()
     arm = nxt.done("interpolate-L1-s0")
-    assert arm is not None and (arm["slices"], arm["resumed_at_step"]) == (2, 10)
+    assert arm is not None and (arm["slices"], arm["resumed_at_step"], arm["threads"]) == (2, 10, 2)
     assert (arm["top1"], arm["correct"], arm["steps"]) == (ref["top1"], ref["correct"], ref["steps"])
     assert arm["wall_seconds"] > first["wall_seconds"] and arm["cpu_seconds"] >= first["cpu_seconds"]
     assert not state.exists() and not partial.exists()
