@@ -390,7 +390,7 @@ class Curve:
     linestyle: str = "-"
 
 
-def _tick_groups(remaining: list[float], tol: float = 0.06) -> list[tuple[float, str]]:
+def _tick_groups(remaining: list[float], tol: float = 0.15) -> list[tuple[float, str]]:
     """Ticks ``(position, label)``: values within ``tol`` (relative) of each other share one tick, whose label
     gives the group's range (``"44.2-46%\n(54-55.8% sparse)"``) so that no point is labelled with a sparsity
     it does not have."""

@@ -177,6 +177,11 @@ def test_accuracy_plot(tmp_path: Path) -> None:
     # one tick per group of nearby sparsities, labelled with the group's range (not a sparsity no point has)
     assert "47.8-48%" in lines and "(52-52.2% sparse)" in lines and "47.9%" not in lines
     assert "11%" in lines and "(89% sparse)" in lines  # a group of one: its own value
+    from ticketfmt.cards.plot import _tick_groups  # IMP's levels and the stretched tickets' (a little sparser)
+
+    labels = [label for _, label in _tick_groups([46.0, 44.2, 21.2, 19.6, 9.73, 8.79])]
+    assert labels == ["44.2-46%\n(54-55.8% sparse)", "19.6-21.2%\n(78.8-80.4% sparse)",
+                      "8.79-9.73%\n(90.3-91.2% sparse)"]
     with pytest.raises(TicketError, match="no accuracy"):
         accuracy_plot([Curve("empty")], tmp_path / "none.png")
 
