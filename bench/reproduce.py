@@ -29,7 +29,8 @@ and resumes interrupted IMP runs from their checkpoints. ``--time-limit MINUTES`
 after writing a checkpoint in ``runs/`` and ``--resume`` continues it at that step, with the
 weights and accuracy of an uninterrupted run (a retraining's wall and CPU seconds add up over its
 slices, ``runs/<arm>.partial.json``); no retraining starts with under 5 minutes left, no linear
-mode connectivity arm (not resumable) unless its estimated time fits; every slice is logged in ``slices.jsonl`` (wall and CPU seconds, threads, arms done).
+mode connectivity arm (not resumable) unless its estimated time fits; every slice is logged in
+``slices.jsonl`` (wall and CPU seconds, threads, arms done).
 Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
 ``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
@@ -429,7 +430,8 @@ class Bench:
         spe = self._spe(seed)
         return self.save_arm(name, {
             "method": method, "arch": ticket.arch, "seed": seed, "level": level, "sparsity": round(ticket.sparsity, 6),
-            "threads": int(rec["threads"]), "top1": rec["value"], "correct": rec["correct"], "total": rec["total"], "steps": steps,
+            "threads": int(rec["threads"]), "top1": rec["value"], "correct": rec["correct"], "total": rec["total"],
+            "steps": steps,
             "epochs": round(steps / spe, 4), "images": steps * self.recipe.batch_size,
             "train_seconds": round(steps * self.recipe.batch_size / rec["images_per_sec"], 2)
             if rec.get("images_per_sec") else None,

@@ -30,8 +30,8 @@ from ticketfmt.train.recipes import Recipe, get_recipe, protocol, recipe_for
 from ticketfmt.train.resumable import Progress, VerifyCheckpoint, ticket_digest
 from ticketfmt.train.runfiles import RunLog, now
 
-__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "resolve_recipe", "contract_seed", "make_plan", "data_options",
-           "train_span", "checkpoint_config", "open_checkpoint", "result_record", "announce"]
+__all__ = ["CONTRACT_FIELDS", "training_contract", "VerifyPlan", "resolve_recipe", "contract_seed", "make_plan",
+           "data_options", "train_span", "checkpoint_config", "open_checkpoint", "result_record", "announce"]
 
 CONTRACT_FIELDS = ("recipe", "rewind", "rewind_step", "steps_per_epoch", "dataset", "subset", "seed", "normalize",
                    "resize", "crop")
@@ -203,7 +203,8 @@ def train_span(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: 
 
 def checkpoint_config(ticket: Ticket, dataset: str, plan: VerifyPlan, subset: int | None, dev: torch.device,
                       dist: Dist) -> dict[str, Any]:
-    """What a retraining's checkpoint must agree with to be continued (the CPU thread count too: results depend on it)."""
+    """What a retraining's checkpoint must agree with to be continued (the CPU thread count too: results
+    depend on it)."""
     return {"ticket": ticket_digest(ticket), "dataset": dataset, "recipe": plan.recipe.to_json(), "seed": plan.seed,
             "subset": subset, "start_step": plan.start_step, "total_steps": plan.total_steps, "stream": plan.stream,
             "steps_per_epoch": plan.steps_per_epoch, "normalize": plan.normalize, "resize": plan.resize,

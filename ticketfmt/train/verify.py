@@ -29,7 +29,8 @@ from ticketfmt.train.loop import ProgressFn, Trainer, evaluate
 from ticketfmt.train.recipes import Recipe
 from ticketfmt.train.resumable import saved_threads
 from ticketfmt.train.retraining import (CONTRACT_FIELDS, VerifyPlan, announce, contract_seed, data_options,
-                                        make_plan, open_checkpoint, resolve_recipe, result_record, train_span, training_contract)
+                                        make_plan, open_checkpoint, resolve_recipe, result_record, train_span,
+                                        training_contract)
 from ticketfmt.train.rundata import DataFactory, make_data, recipe_for_data
 from ticketfmt.train.runfiles import RunLog
 
