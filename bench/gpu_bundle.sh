@@ -8,7 +8,7 @@
 # About 15.8M training images: ~13 GPU minutes at 20,000 images/s, so expect two runs (or a faster --compile).
 # Writes examples/cifar_resnet20-imp-{59,79}.ticket and bench/results/bundle/results.json; when the device runner
 # sets $OUT, copies them to $OUT/examples and $OUT/bundle, and the IMP run folder (checkpoint, level tickets) to
-# $OUT/bundle-work. Exit 3: the time limit stopped the run: put $OUT/bundle-work back at bench/work/bundle and run
+# $OUT/bundle-work/work.tar.gz. Exit 3: the time limit stopped the run: unpack it at bench/work/bundle and run
 # again carrying it (carry: bench/work/bundle, bench/work/data); it continues from the checkpoint. BUNDLE_EXAMPLES,
 # BUNDLE_RESULTS, BUNDLE_WORK: other folders (a smoke run).
 # Data: cifar10-jpeg.tar.gz in $TICKETFMT_DATA, ../shared/data or bench/work/data (a git-ignored folder that can
@@ -29,6 +29,7 @@ if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT/examples"
     cp "$EX"/*-imp-*.ticket "$OUT/examples/" 2>/dev/null
     [ -d "$RES" ] && cp -r "$RES" "$OUT/bundle"
-    [ -d "$WORK" ] && cp -r "$WORK" "$OUT/bundle-work"
+    # the run folder nests deeper than the 2 folders the device returns: one archive
+    [ -d "$WORK" ] && mkdir -p "$OUT/bundle-work" && tar -czf "$OUT/bundle-work/work.tar.gz" -C "$WORK" .
 fi
 exit $rc

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,3 +99,6 @@ def test_gpu_sh_wrapper_runs_and_copies_to_out(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "out" / "gpu" / "gpu.json").read_text())
     assert res["throughput"]["synthetic"] is True
     assert (tmp_path / "results" / "gpu.json").read_text() == (tmp_path / "out" / "gpu" / "gpu.json").read_text()
+    with tarfile.open(tmp_path / "out" / "gpu" / "results.tar.gz") as tar:  # the whole folder, as one file
+        names = {n.removeprefix("./") for n in tar.getnames()}
+    assert {"gpu.json", "summary.md"} <= names
