@@ -139,6 +139,10 @@ class SliceEnd(Exception):
     """The slice's time limit was reached; the run continues with ``--resume``."""
 
 
+class RunError(Exception):
+    """A run that cannot go on as asked; its message says why and what to do (exit 2)."""
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -175,6 +179,7 @@ class Bench:
         self.t_start = time.monotonic()
         self.cpu_start = time.process_time()
         self.deadline = None if time_limit_s is None else self.t_start + time_limit_s
+        self.only: tuple[str, ...] | None = None  # --only: the retrained methods this slice may train
         self.finished_here: list[str] = []
         self._last_report = -math.inf
         from ticketfmt.train.recipes import recipe_for
@@ -316,7 +321,8 @@ class Bench:
         log(f"IMP {arch} seed {seed}: {c['levels']} levels at rate {c['rate']} -> {run_dir}")
 
         def level_done() -> None:
-            self.free_arms(self.save_arm(name, self.imp_record(arch, seed, run_dir, False), quiet=True))
+            rec = self.keep_tickets(name, run_dir, self.imp_record(arch, seed, run_dir, False))
+            self.free_arms(self.save_arm(name, rec, quiet=True))
 
         try:
             find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
@@ -327,9 +333,101 @@ class Bench:
             if self.deadline_passed():
                 raise SliceEnd(f"time limit reached during IMP {arch} seed {seed}; its checkpoint is written") from None
             raise
-        rec = self.save_arm(name, self.imp_record(arch, seed, run_dir, True))
+        rec = self.save_arm(name, self.keep_tickets(name, run_dir, self.imp_record(arch, seed, run_dir, True)))
         self.free_arms(rec)
         return rec
+
+    # -- the IMP runs' level tickets ---------------------------------------------------------------
+    # runs/ (checkpoints) is not committed; every level ticket is also kept in tickets/<run>/, which is,
+    # so that a fresh checkout can go on with the arms that start from them.
+    def keep_tickets(self, name: str, run_dir: Path, rec: dict[str, Any]) -> dict[str, Any]:
+        """Copy the run's level tickets to ``tickets/<name>/``; the record's paths become relative to the folder."""
+        from ticketfmt.format.atomic import atomic_write
+
+        for lv in rec["levels"]:
+            src = run_dir / Path(lv["path"]).name
+            dst = self.tickets_dir / name / src.name
+            if src.is_file():
+                data = src.read_bytes()
+                if not dst.is_file() or dst.read_bytes() != data:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(dst, [data])
+            lv["path"] = dst.relative_to(self.out).as_posix()
+        return rec
+
+    def ticket_file(self, rec: dict[str, Any], level: int) -> Path | None:
+        """Where level ``level`` of the IMP run ``rec`` is kept; None: not kept (a record from before they were)."""
+        path = Path(next(x for x in rec["levels"] if x["level"] == level)["path"])
+        for cand in ((self.out / path,) if not path.is_absolute() else ()) + (self.tickets_dir / rec["arm"] / path.name,):
+            if cand.is_file():
+                return cand
+        return None
+
+    def level_ticket(self, rec: dict[str, Any], level: int) -> Any:
+        """Level ``level``'s ticket of the IMP run ``rec``, restored first if it was lost (see :meth:`restore`)."""
+        from ticketfmt.ticket import Ticket
+
+        path = self.ticket_file(rec, level)
+        if path is None:
+            rec = self.restore(rec)
+            path = self.ticket_file(rec, level)
+        assert path is not None  # restore() keeps every level or raises
+        return Ticket.load(path)
+
+    def adopt_run_folders(self) -> None:
+        """Keep the level tickets of IMP records that are not kept yet but whose run folder is here (a record
+        written before tickets/ existed, or a run folder brought back from another machine), once checked."""
+        for rec in self.load_arms():
+            if rec["method"] != "imp-run" or all(self.ticket_file(rec, lv["level"]) for lv in rec["levels"]):
+                continue
+            run_dir = self.runs_dir / rec["arm"]
+            if (run_dir / "metrics.jsonl").is_file() and (run_dir / "run.json").is_file():
+                self._check_and_keep(rec, run_dir, "its run folder")
+
+    def restore(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Run the IMP run ``rec`` again when its level tickets are lost (made before they were kept, and its run
+        folder not committed). On the same device and threads a CPU run repeats bit for bit, so the new run must
+        score exactly the recorded correct count at every level; otherwise the arms made from the lost tickets
+        could not be continued with the same ones, and it stops and says so."""
+        import torch
+
+        name, arch, seed = rec["arm"], rec["arch"], rec["seed"]
+        threads = _threads(rec)
+        if rec.get("device", "cpu") != self.device or (self.device == "cpu" and threads != torch.get_num_threads()):
+            raise RunError(f"{self.out}: the level tickets of {name} are lost and must be made again as they were: "
+                           f"rerun with --device {rec.get('device', 'cpu')} --threads {threads}")
+        log(f"{name}: its level tickets are lost; running it again ({threads} thread(s)) and checking every level")
+        from ticketfmt.train import find
+
+        c = self.cfg
+        try:
+            find(arch, c["dataset"], c["levels"], out_dir=self.runs_dir / name, rate=c["rate"], recipe=self.recipe,
+                 subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1, threads=threads,
+                 data_factory=self.data_factory, progress=self._progress(f"restore {name}", True))
+        except KeyboardInterrupt:
+            if self.deadline_passed():
+                raise SliceEnd(f"time limit reached while restoring {name}; its checkpoint is written") from None
+            raise
+        return self._check_and_keep(rec, self.runs_dir / name, "the run made again")
+
+    def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, what: str) -> dict[str, Any]:
+        """Keep ``run_dir``'s level tickets for the record ``rec`` if every level ``rec`` has scores its correct count."""
+        name = rec["arm"]
+        again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
+        was = {lv["level"]: lv.get("correct") for lv in rec["levels"]}
+        now = {lv["level"]: lv.get("correct") for lv in again["levels"]}
+        if any(now.get(lv) != n for lv, n in was.items()):
+            diff = ", ".join(f"level {lv}: {now.get(lv)} vs {n} correct" for lv, n in was.items() if now.get(lv) != n)
+            raise RunError(f"{self.out}: {name}: {what} has other results than the record ({diff}): the arms made "
+                           f"from its lost tickets cannot be continued with these; start a new --out")
+        kept = {**rec, "levels": [dict(lv) for lv in rec["levels"]],
+                "tickets_kept": {"from": what, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                 "check": "every level's correct count equals the record's",
+                                 **({"train_seconds": again["train_seconds"]} if what == "the run made again" else {})}}
+        self.keep_tickets(name, run_dir, kept)
+        _write_json(self.arm_path(name), kept)
+        log(f"{name}: level tickets kept from {what} (correct counts {list(was.values())} as recorded)")
+        return kept
 
     def imp_record(self, arch: str, seed: int, run_dir: Path, complete: bool) -> dict[str, Any]:
         """An IMP run's record from its folder: per level top-1, sparsity, steps, images, training seconds."""
@@ -441,8 +539,9 @@ class Bench:
                if "resumed_at_step" in rec else {}), **extra})
 
     def _spe(self, seed: int) -> int:
-        run = json.loads((self.runs_dir / f"imp-{self.cfg['target']}-s{seed}" / "run.json").read_text())
-        return int(run["steps_per_epoch"])
+        rec = self.done(f"imp-{self.cfg['target']}-s{seed}")  # its run folder may be gone (not committed)
+        assert rec is not None  # the target's IMP run comes first
+        return int(rec["steps_per_epoch"])
 
     def snip_data(self, seed: int) -> list[Any]:
         from ticketfmt import data as D
@@ -465,6 +564,7 @@ class Bench:
         that a run cut short still has the core comparison at every sparsity; then the next seed."""
         c = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        self.adopt_run_folders()
         _write_json(self.out / "config.json", {"scale": self.scale, **{k: v for k, v in c.items()},
                                                "methods": list(self.methods), "recipe": self.recipe.to_json()})
         for i, seed in enumerate(c["seeds"]):
@@ -475,14 +575,15 @@ class Bench:
             for method in self.retrained():
                 for level in self.seed_levels(i):
                     name = f"{method}-L{level}-s{seed}"
-                    if self.done(name) is not None:
+                    if self.done(name) is not None or (self.only is not None and method not in self.only):
                         continue
                     self.check_fits(name, c["source"] if method == "squeeze" else c["target"], resumable=True)
                     t0 = time.perf_counter()
                     tk, extra = prep.make(method, level)
                     self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
                     self.refresh()
-        self.run_lmc()
+        if self.only is None or "lmc" in self.only:
+            self.run_lmc()
         self.report()
 
     def run_lmc(self) -> None:
@@ -647,8 +748,9 @@ class Bench:
 
     def steps_per_epoch(self) -> int:
         c = self.cfg
-        for p in sorted(self.runs_dir.glob("imp-*/run.json")) if self.runs_dir.is_dir() else []:
-            return int(json.loads(p.read_text())["steps_per_epoch"])
+        for a in self.load_arms():
+            if a["method"] == "imp-run":
+                return int(a["steps_per_epoch"])
         from ticketfmt import data as D
 
         n = c["subset"] or (D.get_spec(c["dataset"]).split_sizes or (50000, 10000))[0]
@@ -690,9 +792,8 @@ class ArmMaker:
         self._snip: list[Any] | None = None
 
     def level_ticket(self, imp_rec: dict[str, Any], level: int) -> Any:
-        from ticketfmt.ticket import Ticket
-
-        return Ticket.load(next(x for x in imp_rec["levels"] if x["level"] == level)["path"])
+        rec = self.bench.done(imp_rec["arm"]) or imp_rec  # a restore may have rewritten the record
+        return self.bench.level_ticket(rec, level)
 
     def converted(self, level: int, strategy: str) -> tuple[Any, float]:
         from ticketfmt.converters import convert
@@ -958,6 +1059,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                    help="run one slice: stop the IMP run or retraining in progress at the limit (checkpointed), "
                         "start none with under 5 minutes left; continue later with --resume")
+    p.add_argument("--only", default=None, metavar="METHODS",
+                   help="comma-separated retrained methods (and lmc) this slice may train, e.g. append,reinit; the "
+                        "plan and the report keep every arm (default: all, in the plan's order)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the scale's)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset archives (default $TICKETFMT_DATA, "
@@ -993,6 +1097,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(threads))
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     bench = Bench(args.scale, out, args.resume, cfg=cfg, device=args.device, time_limit_s=limit)
+    if args.only:
+        bench.only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+        unknown = sorted(set(bench.only) - set(bench.retrained()) - {"lmc"})
+        if unknown:
+            print(f"--only {args.only}: unknown method(s) {unknown}; choose from {[*bench.retrained(), 'lmc']}",
+                  file=sys.stderr)
+            return 2
     rc = 0
     if not args.report_only:
         log(f"scale {args.scale} on {args.device} with {torch.get_num_threads()} thread(s) -> {out}"
@@ -1003,6 +1114,9 @@ def main(argv: list[str] | None = None) -> int:
         except SliceEnd as e:
             status = f"time limit: {e}"
             log(f"slice ended: {e}; continue with --resume")
+        except RunError as e:
+            status, rc = f"stopped: {e}", 2
+            print(f"error: {e}", file=sys.stderr)
         except KeyboardInterrupt:
             status, rc = "interrupted", 130
             log("interrupted; continue with --resume")
@@ -1012,6 +1126,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.log_slice(status)
         log(f"slice done in {time.monotonic() - bench.t_start:.0f} s ({status})")
+    else:
+        try:
+            bench.adopt_run_folders()
+        except RunError as e:
+            print(f"error: {e}", file=sys.stderr)
+            rc = 2
     bench.report()
     print((out / "results.md").read_text())
     return rc

@@ -188,3 +188,87 @@ def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Pat
     roomy.check_fits("interpolate-L1-s0", "cifar_resnet20", resumable=True)  # starts: it checkpoints at the limit
     with pytest.raises(reproduce.SliceEnd, match="does not fit"):
         roomy.check_fits("lmc_interpolate-L1-s0", "cifar_resnet20", trainings=2.5)  # not resumable: must fit
+
+
+def test_a_fresh_checkout_goes_on_from_the_kept_tickets_and_restores_lost_ones_exactly(
+        tmp_path: Path, reproduce: ModuleType, two_threads: None) -> None:
+    """runs/ is not committed: the IMP runs' level tickets are kept in tickets/ (committed), so a checkout without
+    runs/ retrains an arm as before; a record whose tickets are gone (older runs) is run again on its device and
+    threads and must score the recorded correct count at every level, else the run stops and says why."""
+    import shutil
+
+    cfg = {**reproduce.SCALES["tiny"], "epochs": 2, "levels": 1, "report": (1,), "methods": ("imp", "interpolate")}
+    whole = reproduce.Bench("tiny", tmp_path / "whole", False, cfg=cfg)
+    whole.run()
+    ref = whole.done("interpolate-L1-s0")
+    src = whole.done("imp-cifar_resnet14-s0")
+    assert ref is not None and src is not None
+    assert [lv["path"] for lv in src["levels"]] == [f"tickets/imp-cifar_resnet14-s0/level-0{i}.ticket" for i in (0, 1)]
+    assert all((whole.out / lv["path"]).is_file() for lv in src["levels"])
+
+    def copy(name: str, lose_tickets: bool, **change: Any) -> Any:
+        out = tmp_path / name
+        shutil.copytree(whole.out, out)
+        shutil.rmtree(out / "runs")  # a fresh checkout
+        (out / "arms" / "interpolate-L1-s0.json").unlink()
+        if lose_tickets:  # a record from before tickets/ was kept: absolute paths into a run folder now gone
+            shutil.rmtree(out / "tickets" / "imp-cifar_resnet14-s0")
+            rec = json.loads((out / "arms" / "imp-cifar_resnet14-s0.json").read_text())
+            for lv in rec["levels"]:
+                lv["path"] = str(tmp_path / "gone" / Path(lv["path"]).name)
+                lv["correct"] += change.get("correct", 0)
+            rec["threads"] = change.get("threads", rec["threads"])
+            (out / "arms" / "imp-cifar_resnet14-s0.json").write_text(json.dumps(rec))
+        return reproduce.Bench("tiny", out, True, cfg=cfg)
+
+    fresh = copy("fresh", False)
+    fresh.run()
+    arm = fresh.done("interpolate-L1-s0")
+    assert (arm["top1"], arm["correct"]) == (ref["top1"], ref["correct"])
+
+    lost = copy("lost", True)
+    lost.run()
+    rec = lost.done("imp-cifar_resnet14-s0")
+    assert rec["tickets_kept"]["from"] == "the run made again"
+    assert all((lost.out / lv["path"]).is_file() for lv in rec["levels"])
+    arm = lost.done("interpolate-L1-s0")
+    assert (arm["top1"], arm["correct"]) == (ref["top1"], ref["correct"])
+
+    other = copy("other", True, correct=1)  # the record says one more image was right at each level
+    with pytest.raises(reproduce.RunError,
+                       match=r"the run made again has other results than the record \(level 0: \d+ vs \d+ correct"):
+        other.run()
+    assert other.done("interpolate-L1-s0") is None
+
+    # a run folder brought back from another machine (or kept from before tickets/): checked, then kept
+    back = tmp_path / "back"
+    shutil.copytree(whole.out, back)
+    shutil.rmtree(back / "tickets")
+    for arm in ("imp-cifar_resnet14-s0", "imp-cifar_resnet20-s0"):
+        rec = json.loads((back / "arms" / f"{arm}.json").read_text())
+        for lv in rec["levels"]:
+            lv["path"] = str(tmp_path / "elsewhere" / Path(lv["path"]).name)
+        (back / "arms" / f"{arm}.json").write_text(json.dumps(rec))
+    assert reproduce.main(["--scale", "tiny", "--out", str(back), "--report-only"]) == 0
+    for arm in ("imp-cifar_resnet14-s0", "imp-cifar_resnet20-s0"):
+        rec = json.loads((back / "arms" / f"{arm}.json").read_text())
+        assert rec["tickets_kept"]["from"] == "its run folder" and all((back / lv["path"]).is_file()
+                                                                          for lv in rec["levels"])
+
+    threads = copy("threads", True, threads=3)
+    with pytest.raises(reproduce.RunError, match="must be made again as they were: rerun with --device cpu --threads 3"):
+        threads.run()
+
+
+def test_only_trains_the_methods_named_and_refuses_unknown_ones(tmp_path: Path, reproduce: ModuleType,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = {**reproduce.SCALES["tiny"], "epochs": 1, "levels": 1, "report": (1,),
+           "methods": ("imp", "interpolate", "random", "dense")}
+    bench = reproduce.Bench("tiny", tmp_path / "only", False, cfg=cfg)
+    bench.only = ("random",)
+    bench.run()
+    assert bench.done("random-L1-s0") is not None and bench.done("interpolate-L1-s0") is None
+    assert "random-L1-s0" in bench.planned_arms() and "interpolate-L1-s0" in bench.planned_arms()
+    rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--only", "random,psychic"])
+    assert rc == 2 and "unknown method(s) ['psychic']" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
