@@ -5,7 +5,8 @@
 # Runs bench/bundle.py on the GPU (device auto): CIFAR ResNet-20 IMP, the reference recipe at 40 epochs (x0.1 at
 # 20/30, rewind 250 it), rate 0.2 x 7 levels, examples at levels 4 and 7 (59.0% / 79.0%), refused below 85% top-1,
 # with --resume and a time limit of BUNDLE_MINUTES (default 8) under a hard timeout of BUNDLE_TIMEOUT_S (default 560).
-# About 15.8M training images: ~13 GPU minutes at 20,000 images/s, so expect two runs (or a faster --compile).
+# About 15.8M training images: ~22 GPU minutes at the 12,000 images/s an H200 trained at (2026-12-04), so expect
+# three runs (the run folder continues from its checkpoint).
 # Writes examples/cifar_resnet20-imp-{59,79}.ticket and bench/results/bundle/results.json; when the device runner
 # sets $OUT, copies them to $OUT/examples and $OUT/bundle, and the IMP run folder (checkpoint, level tickets) to
 # $OUT/bundle-work/work.tar.gz. Exit 3: the time limit stopped the run: unpack it at bench/work/bundle and run

@@ -30,7 +30,15 @@ after writing a checkpoint in ``runs/`` and ``--resume`` continues it at that st
 weights and accuracy of an uninterrupted run (a retraining's wall and CPU seconds add up over its
 slices, ``runs/<arm>.partial.json``); no retraining starts with under 5 minutes left, no linear
 mode connectivity arm (not resumable) unless its estimated time fits; every slice is logged in
-``slices.jsonl`` (wall and CPU seconds, threads, arms done).
+``slices.jsonl`` (wall and CPU seconds, threads, arms done). ``runs/`` (checkpoints) is not
+committed: every IMP level ticket is also kept in ``tickets/<run>/`` (committed, ~1-2 MB each), so a
+fresh checkout goes on with the arms that start from them. A record whose tickets were not kept is
+*restored* when an arm needs them: the IMP run is made again on its recorded device and threads
+(a CPU run repeats bit for bit) and must score the recorded correct count at every level, or the
+run stops (exit 2) and says so; a run folder brought back from another machine (the device run's
+archive) is adopted the same way, checked first. ``--only METHODS`` lets a slice train only some
+methods (say, those that need only the source's tickets); the plan and the report keep every arm;
+``--whole-arms`` starts only retrainings that fit in the slice (for a last slice, whose ``runs/`` is lost).
 Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
 ``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
@@ -180,6 +188,7 @@ class Bench:
         self.cpu_start = time.process_time()
         self.deadline = None if time_limit_s is None else self.t_start + time_limit_s
         self.only: tuple[str, ...] | None = None  # --only: the retrained methods this slice may train
+        self.whole_arms = False  # --whole-arms: start only retrainings whose estimate fits in the slice
         self.finished_here: list[str] = []
         self._last_report = -math.inf
         from ticketfmt.train.recipes import recipe_for
@@ -577,7 +586,8 @@ class Bench:
                     name = f"{method}-L{level}-s{seed}"
                     if self.done(name) is not None or (self.only is not None and method not in self.only):
                         continue
-                    self.check_fits(name, c["source"] if method == "squeeze" else c["target"], resumable=True)
+                    self.check_fits(name, c["source"] if method == "squeeze" else c["target"],
+                                    resumable=not self.whole_arms)
                     t0 = time.perf_counter()
                     tk, extra = prep.make(method, level)
                     self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
@@ -1062,6 +1072,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, metavar="METHODS",
                    help="comma-separated retrained methods (and lmc) this slice may train, e.g. append,reinit; the "
                         "plan and the report keep every arm (default: all, in the plan's order)")
+    p.add_argument("--whole-arms", action="store_true",
+                   help="start a retraining only if its estimated time fits in --time-limit (for a slice whose "
+                        "runs/ will not be kept, e.g. a session's last: a retraining cut at the limit would be lost)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the scale's)")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset archives (default $TICKETFMT_DATA, "
@@ -1097,6 +1110,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(threads))
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     bench = Bench(args.scale, out, args.resume, cfg=cfg, device=args.device, time_limit_s=limit)
+    bench.whole_arms = args.whole_arms
     if args.only:
         bench.only = tuple(x.strip() for x in args.only.split(",") if x.strip())
         unknown = sorted(set(bench.only) - set(bench.retrained()) - {"lmc"})

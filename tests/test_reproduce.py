@@ -269,6 +269,13 @@ def test_only_trains_the_methods_named_and_refuses_unknown_ones(tmp_path: Path, 
     bench.run()
     assert bench.done("random-L1-s0") is not None and bench.done("interpolate-L1-s0") is None
     assert "random-L1-s0" in bench.planned_arms() and "interpolate-L1-s0" in bench.planned_arms()
+    # --whole-arms: a slice too short for the arm's estimate starts none (a cut retraining's state would be lost)
+    late = reproduce.Bench("tiny", tmp_path / "only", True, cfg=cfg, time_limit_s=reproduce.MIN_START_S + 60)
+    late.only, late.whole_arms = ("interpolate",), True
+    late.estimate_seconds = lambda arch: 10 * reproduce.MIN_START_S  # type: ignore[method-assign]
+    with pytest.raises(reproduce.SliceEnd, match="interpolate-L1-s0 .* does not fit"):
+        late.run()
+    assert late.done("interpolate-L1-s0") is None
     rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--only", "random,psychic"])
     assert rc == 2 and "unknown method(s) ['psychic']" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
