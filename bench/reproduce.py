@@ -649,11 +649,20 @@ class Bench:
                                                                                               - self.t_start))),
                "wall_seconds": round(time.monotonic() - self.t_start, 1),
                "cpu_seconds": round(time.process_time() - self.cpu_start, 1), "threads": torch.get_num_threads(),
-               "device": self.device, "arms_finished": list(self.finished_here), "status": status,
+               "device": self.device, "machine": _machine(self.device), "arms_finished": list(self.finished_here),
+               "status": status,
                "load_average_1min": _load_average()}
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.out / "slices.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
+
+    def machine(self) -> dict[str, Any]:
+        """The machine the trainings ran on: the last slice's (``--report-only`` runs anywhere, a device run's
+        folder is reported here); this one's for a folder whose slices predate the record."""
+        for sl in reversed(self.slices()):
+            if sl.get("machine"):
+                return sl["machine"]
+        return _machine(self.device)
 
     def slices(self) -> list[dict[str, Any]]:
         p = self.out / "slices.jsonl"
@@ -778,7 +787,7 @@ class Bench:
         self._last_report = time.monotonic()
         prog = self.progress(arms)
         results = {"scale": self.scale, "config": {k: v for k, v in c.items()}, "methods": list(self.methods),
-                   "recipe": self.recipe.to_json(), "machine": _machine(), "device": self.device,
+                   "recipe": self.recipe.to_json(), "machine": self.machine(), "device": self.device,
                    "table": self.table(trainings), "savings": self.savings(imps, trainings), "progress": prog,
                    "arms": arms, "complete": prog["arms_done"] == prog["arms_planned"],
                    "lmc": [a for a in trainings if a["method"] == "lmc"]}
@@ -859,12 +868,15 @@ def _threads(rec: dict[str, Any]) -> int:
     return int(rec.get("threads") or 1)
 
 
-def _machine() -> dict[str, Any]:
+def _machine(device: str = "cpu") -> dict[str, Any]:
     import torch
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
 
 
 def _cell(cell: dict[str, Any] | None) -> str:
@@ -926,6 +938,7 @@ def render_md(res: dict[str, Any]) -> str:
                  f" batch {res['recipe']['batch_size']}, lr {res['recipe']['lr']}, milestones "
                  f"{res['recipe']['milestones']}, rewind {res['recipe']['rewind']}. IMP rate {c['rate']},"
                  f" {c['levels']} levels. Machine: {res['machine']['processor']}, {res['machine']['cpus']} cpus, "
+                 + (f"{res['machine']['gpu']}, " if res["machine"].get("gpu") else "") +
                  f"torch {res['machine']['torch']}, device {res.get('device', 'cpu')}, "
                  f"{_trainings_threads(res)}.")
     lines.append("")

@@ -122,6 +122,22 @@ def test_table_states_the_threads_of_its_wall_times(tmp_path: Path, reproduce: M
     assert "| 300 (1) |" in md and "| 100 (2) |" in md
 
 
+def test_the_report_names_the_machine_the_slices_trained_on(tmp_path: Path, reproduce: ModuleType) -> None:
+    """A device run's folder reported on this machine (``--report-only``) names the device's machine, not this."""
+    bench = reproduce.Bench("smoke", tmp_path, resume=False)
+    assert bench.machine()["cpus"] == os.cpu_count() and "gpu" not in bench.machine()  # no slice yet: this one
+    bench.log_slice("finished")
+    assert json.loads((tmp_path / "slices.jsonl").read_text())["machine"]["torch"] == reproduce._machine()["torch"]
+    gpu = {**reproduce._machine(), "cpus": 16, "gpu": "NVIDIA H200", "torch": "2.11.0+cu130"}
+    with open(tmp_path / "slices.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"wall_seconds": 1.0, "cpu_seconds": 1.0, "machine": gpu}) + "\n")
+    assert bench.machine() == gpu
+    res = {"scale": "smoke", "config": bench.cfg, "methods": list(bench.methods), "recipe": bench.recipe.to_json(),
+           "machine": bench.machine(), "device": "cuda", "table": bench.table([]), "savings": [], "progress": None,
+           "complete": False, "lmc": []}
+    assert "16 cpus, NVIDIA H200, torch 2.11.0+cu130, device cuda" in reproduce.render_md(res)
+
+
 @pytest.fixture
 def two_threads() -> Any:
     """torch at 2 threads for the test (bit-exact comparisons need every training at one count)."""
