@@ -327,11 +327,18 @@ class Bench:
 
         c = self.cfg
         run_dir = self.runs_dir / name
+        # an interrupted run whose folder is gone (a fresh checkout) starts over: the levels it had finished, and
+        # the arms made from them, stand only if they come out the same
+        redo = prev if prev is not None and prev["levels"] and not (run_dir / "run.json").is_file() else None
+        if redo is not None:
+            self._require_recorded_setting(redo, "its run folder is gone and it starts over")
         log(f"IMP {arch} seed {seed}: {c['levels']} levels at rate {c['rate']} -> {run_dir}")
 
         def level_done() -> None:
-            rec = self.keep_tickets(name, run_dir, self.imp_record(arch, seed, run_dir, False))
-            self.free_arms(self.save_arm(name, rec, quiet=True))
+            rec = self.imp_record(arch, seed, run_dir, False)
+            if redo is not None:
+                self._compare_counts(redo, rec, "the run started over")
+            self.free_arms(self.save_arm(name, self.keep_tickets(name, run_dir, rec), quiet=True))
 
         try:
             find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
@@ -367,7 +374,8 @@ class Bench:
     def ticket_file(self, rec: dict[str, Any], level: int) -> Path | None:
         """Where level ``level`` of the IMP run ``rec`` is kept; None: not kept (a record from before they were)."""
         path = Path(next(x for x in rec["levels"] if x["level"] == level)["path"])
-        for cand in ((self.out / path,) if not path.is_absolute() else ()) + (self.tickets_dir / rec["arm"] / path.name,):
+        kept = self.tickets_dir / rec["arm"] / path.name
+        for cand in ((self.out / path,) if not path.is_absolute() else ()) + (kept,):
             if cand.is_file():
                 return cand
         return None
@@ -398,13 +406,9 @@ class Bench:
         folder not committed). On the same device and threads a CPU run repeats bit for bit, so the new run must
         score exactly the recorded correct count at every level; otherwise the arms made from the lost tickets
         could not be continued with the same ones, and it stops and says so."""
-        import torch
-
         name, arch, seed = rec["arm"], rec["arch"], rec["seed"]
-        threads = _threads(rec)
-        if rec.get("device", "cpu") != self.device or (self.device == "cpu" and threads != torch.get_num_threads()):
-            raise RunError(f"{self.out}: the level tickets of {name} are lost and must be made again as they were: "
-                           f"rerun with --device {rec.get('device', 'cpu')} --threads {threads}")
+        threads = self._require_recorded_setting(rec, "its level tickets are lost and must be made again as "
+                                                      "they were")
         log(f"{name}: its level tickets are lost; running it again ({threads} thread(s)) and checking every level")
         from ticketfmt.train import find
 
@@ -419,23 +423,44 @@ class Bench:
             raise
         return self._check_and_keep(rec, self.runs_dir / name, "the run made again")
 
-    def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, what: str) -> dict[str, Any]:
-        """Keep ``run_dir``'s level tickets for the record ``rec`` if every level ``rec`` has scores its correct count."""
-        name = rec["arm"]
-        again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
+    def _require_recorded_setting(self, rec: dict[str, Any], why: str) -> int:
+        """The recorded thread count of the IMP run ``rec``; :class:`RunError` unless this run has its device and
+        (on the CPU) its threads, the only setting at which it repeats bit for bit."""
+        import torch
+
+        threads = _threads(rec)
+        if rec.get("device", "cpu") != self.device or (self.device == "cpu" and threads != torch.get_num_threads()):
+            raise RunError(f"{self.out}: {rec['arm']}: {why}: rerun with --device {rec.get('device', 'cpu')} "
+                           f"--threads {threads}")
+        return threads
+
+    def _compare_counts(self, rec: dict[str, Any], again: dict[str, Any], what: str) -> None:
+        """:class:`RunError` unless every level of ``rec`` that ``again`` has scores the recorded correct count."""
         was = {lv["level"]: lv.get("correct") for lv in rec["levels"]}
         now = {lv["level"]: lv.get("correct") for lv in again["levels"]}
-        if any(now.get(lv) != n for lv, n in was.items()):
-            diff = ", ".join(f"level {lv}: {now.get(lv)} vs {n} correct" for lv, n in was.items() if now.get(lv) != n)
-            raise RunError(f"{self.out}: {name}: {what} has other results than the record ({diff}): the arms made "
-                           f"from its lost tickets cannot be continued with these; start a new --out")
+        bad = [lv for lv, n in was.items() if lv in now and now[lv] != n]
+        if bad:
+            diff = ", ".join(f"level {lv}: {now[lv]} vs {was[lv]} correct" for lv in bad)
+            raise RunError(f"{self.out}: {rec['arm']}: {what} has other results than the record ({diff}): the arms "
+                           f"made from its lost tickets cannot be continued with these; start a new --out")
+
+    def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, what: str) -> dict[str, Any]:
+        """Keep ``run_dir``'s level tickets for the record ``rec`` if each of ``rec``'s levels scores its correct count."""
+        name = rec["arm"]
+        again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
+        missing = sorted({lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]})
+        if missing:
+            raise RunError(f"{self.out}: {name}: {what} lacks level(s) {missing} of the record; bring the whole run "
+                           f"folder or remove runs/{name}")
+        self._compare_counts(rec, again, what)
+        was = [lv.get("correct") for lv in rec["levels"]]
         kept = {**rec, "levels": [dict(lv) for lv in rec["levels"]],
                 "tickets_kept": {"from": what, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                  "check": "every level's correct count equals the record's",
                                  **({"train_seconds": again["train_seconds"]} if what == "the run made again" else {})}}
         self.keep_tickets(name, run_dir, kept)
         _write_json(self.arm_path(name), kept)
-        log(f"{name}: level tickets kept from {what} (correct counts {list(was.values())} as recorded)")
+        log(f"{name}: level tickets kept from {what} (correct counts {was} as recorded)")
         return kept
 
     def imp_record(self, arch: str, seed: int, run_dir: Path, complete: bool) -> dict[str, Any]:

@@ -271,8 +271,28 @@ def test_a_fresh_checkout_goes_on_from_the_kept_tickets_and_restores_lost_ones_e
         assert rec["tickets_kept"]["from"] == "its run folder" and all((back / lv["path"]).is_file()
                                                                           for lv in rec["levels"])
 
+    # an interrupted run (level 0 recorded) whose folder is gone starts over; level 0 must come out the same
+    for name, extra, ok in (("over", 0, True), ("over-other", 1, False)):
+        out = tmp_path / name
+        shutil.copytree(whole.out, out)
+        shutil.rmtree(out / "runs")
+        (out / "arms" / "interpolate-L1-s0.json").unlink()
+        rec = json.loads((out / "arms" / "imp-cifar_resnet14-s0.json").read_text())
+        rec.update(complete=False, levels=rec["levels"][:1])
+        rec["levels"][0]["correct"] += extra
+        (out / "arms" / "imp-cifar_resnet14-s0.json").write_text(json.dumps(rec))
+        bench = reproduce.Bench("tiny", out, True, cfg=cfg)
+        if ok:
+            bench.run()
+            assert bench.done("imp-cifar_resnet14-s0")["complete"] is True
+            assert bench.done("interpolate-L1-s0")["correct"] == ref["correct"]
+        else:
+            with pytest.raises(reproduce.RunError, match="the run started over has other results than the record"):
+                bench.run()
+
     threads = copy("threads", True, threads=3)
-    with pytest.raises(reproduce.RunError, match="must be made again as they were: rerun with --device cpu --threads 3"):
+    with pytest.raises(reproduce.RunError,
+                       match="must be made again as they were: rerun with --device cpu --threads 3"):
         threads.run()
 
 
