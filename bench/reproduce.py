@@ -445,7 +445,7 @@ class Bench:
                            f"made from its lost tickets cannot be continued with these; start a new --out")
 
     def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, what: str) -> dict[str, Any]:
-        """Keep ``run_dir``'s level tickets for the record ``rec`` if each of ``rec``'s levels scores its correct count."""
+        """Keep ``run_dir``'s level tickets for ``rec`` if each of the record's levels scores its correct count."""
         name = rec["arm"]
         again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
         missing = sorted({lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]})
