@@ -859,6 +859,8 @@ class ArmMaker:
             tk = convert(self.level_ticket(self.tgt, level), self.c["source"], strategy="spread")
             return tk, {"mapping": tk.provenance.get("mapping")}
         like, _ = self.converted(level, "interpolate")
+        if method == "reinit":  # the source's ticket alone: no target IMP level is loaded (or restored)
+            return self.reinit(like), {"like": "interpolate", "init_seed": seed + REINIT_SEED_OFFSET}
         dense = self.level_ticket(self.tgt, 0)
         if method == "random":
             return prune(dense, method="random", like=like, seed=seed), {"like": "interpolate"}
@@ -869,8 +871,6 @@ class ArmMaker:
         if method == "magnitude":  # one-shot: the trained dense weights' global magnitude, rewound to θ_r
             return prune(dense, like.sparsity, method="magnitude", seed=seed), {"like": "interpolate",
                                                                                 "scores": "trained dense weights"}
-        if method == "reinit":
-            return self.reinit(like), {"like": "interpolate", "init_seed": seed + REINIT_SEED_OFFSET}
         raise ValueError(f"unknown arm method {method!r}")
 
     def reinit(self, like: Any) -> Any:
