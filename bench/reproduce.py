@@ -12,7 +12,9 @@ Protocol (same data, seeds and per-training budget for every arm):
    global magnitude pruning of the trained dense target at the sparsity of (b), (h) reinit: (b)'s
    mask on a freshly initialized network (open_lth's ``randomly_reinitialize`` branch: same start
    step), (f) the dense target (level 0). Squeeze arm: the target's IMP ticket converted back to
-   the source architecture with ``spread``, against the source's own IMP ticket.
+   the source architecture with ``spread``, against the source's own IMP ticket. Where (c)'s mapping is
+   (b)'s (one block added a stage, e.g. ResNet-14 -> 20: B0 B1 B1 either way) its ticket is (b)'s bit for
+   bit and is not trained again: the arm is recorded from (b)'s, marked ``same_ticket_as`` (``TWIN_OF``).
 3. Every retraining starts from the ticket's rewind weights at the rewind step (the schedule
    continues from there), exactly like the IMP levels >= 1. The IMP arms (a), (f) and the
    source's own ticket are not retrained for the IMP seed: their IMP level *is* that training
@@ -39,6 +41,10 @@ run stops (exit 2) and says so; a run folder brought back from another machine (
 archive) is adopted the same way, checked first. ``--only METHODS`` lets a slice train only some
 methods (say, those that need only the source's tickets); the plan and the report keep every arm;
 ``--whole-arms`` starts only retrainings that fit in the slice (for a last slice, whose ``runs/`` is lost).
+Or a session's last slice runs to its limit and the cut run's state is committed by hand (2-6 MB:
+``git add -f runs/<arm>.state runs/<arm>.partial.json``, or an IMP run's whole ``runs/imp-<arch>-s<seed>/``),
+so that the next checkout continues it; the commit that records the arm drops the state again
+(``git rm -r --cached``).
 Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
 ``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
@@ -57,12 +63,14 @@ Scales:
   the rewind point scaled likewise (1000 of 62,560 iterations -> 100 of 6,256), IMP rate 0.54
   (levels 1/2/3 = 54.0/78.8/90.3%), seed 0 at the three levels and seed 1 at the two highest,
   one thread. (8 epochs, milestones 4/6, rewind 50 it, gave a dense ResNet-20 of 77.83%: too
-  short.) 51 arms from 55 trainings (16 IMP levels, 35 retrainings, and the linear mode
-  connectivity step last: two copies each of the ETT and IMP tickets at 90.3%; 42 of ResNet-20,
-  13 of ResNet-14), 43.6M training images (800,768 a dense training, 787,968 a retraining): about 30
-  CPU hours at ~400 images/s (one quiet thread), about 50 at the ~240 images per CPU second
-  measured here under contention, and wall time longer by the share of a core the run gets;
-  run it in slices of <= 2 hours (``--time-limit 110 --resume``).
+  short.) 51 arms from 51 trainings (16 IMP levels, 31 retrainings, and the linear mode
+  connectivity step last: two copies each of the ETT and IMP tickets at 90.3%; 38 of ResNet-20,
+  13 of ResNet-14; the append arms are interpolate's tickets at this depth pair: append-L1-s0 was
+  trained before that was noticed, the other four are recorded from interpolate's), 40.5M training
+  images (800,768 a dense training, 787,968 a retraining): about 28 CPU hours at ~400 images/s
+  (one quiet thread), about 47 at the ~240 images per CPU second measured here under contention,
+  and wall time longer by the share of a core the run gets; run it in slices of <= 2 hours
+  (``--time-limit 110 --resume``).
 - ``paper``: the paper's schedule (160 epochs, full data, rewind 1000 it, 10 levels,
   2 seeds, full test split); for GPUs.
 
@@ -135,6 +143,12 @@ METHODS = [  # (key, label) in table / plot order
 RETRAINED = ("interpolate", "random", "snip", "magnitude", "reinit", "append", "squeeze")
 """The arms that cost one retraining each, in the order a run trains them (most important first)."""
 
+TWIN_OF = {"append": "interpolate"}
+"""Conversions that coincide with another where their mappings are the same: adding one block a stage (ResNet-14 ->
+20) gives B0 B1 B1 whether the copy is interpolated or appended. Such an arm's ticket is its twin's bit for bit, so
+its retraining would repeat the twin's (checked: append-L1-s0 of the cpu-full run, trained before this rule, scored
+interpolate-L1-s0's 8,272 correct); it is recorded from the twin's arm, not trained again."""
+
 REINIT_SEED_OFFSET = 10_000
 """The reinit arm's fresh initialization uses seed ``seed + REINIT_SEED_OFFSET`` (never an IMP run's)."""
 
@@ -189,6 +203,7 @@ class Bench:
         self.deadline = None if time_limit_s is None else self.t_start + time_limit_s
         self.only: tuple[str, ...] | None = None  # --only: the retrained methods this slice may train
         self.whole_arms = False  # --whole-arms: start only retrainings whose estimate fits in the slice
+        self._twins: dict[str, str | None] = {}  # method -> its twin at this scale (TWIN_OF), worked out once
         self.finished_here: list[str] = []
         self._last_report = -math.inf
         from ticketfmt.train.recipes import recipe_for
@@ -229,10 +244,44 @@ class Bench:
         return [f"lmc_{key}-L{max(c['report'])}-s{c['seeds'][0]}" for key, _ in LMC_TICKETS if key in self.methods]
 
     def planned_trainings(self) -> tuple[int, int]:
-        """(IMP levels, retrainings) of a complete run."""
+        """(IMP levels, retrainings) of a complete run: a twin arm (:data:`TWIN_OF`) is no retraining, unless it
+        was trained before the rule."""
         c = self.cfg
         imp = len(c["seeds"]) * 2 * (c["levels"] + 1)
-        return imp, sum(len(self.seed_levels(i)) for i in range(len(c["seeds"]))) * len(self.retrained())
+        trained = [m for m in self.retrained() if self.twin(m) is None]
+        twins_trained = sum(1 for a in self.load_arms() if self.twin(a["method"]) and "same_ticket_as" not in a)
+        return imp, sum(len(self.seed_levels(i)) for i in range(len(c["seeds"]))) * len(trained) + twins_trained
+
+    def twin(self, method: str) -> str | None:
+        """The method whose tickets ``method``'s are at this scale's source and target (same mappings), or None."""
+        other = TWIN_OF.get(method)
+        if other is None or other not in self.methods:
+            return None
+        if method not in self._twins:
+            from ticketfmt.converters import plan_conversion
+
+            c = self.cfg
+            same = (plan_conversion(c["source"], c["target"], method).mappings
+                    == plan_conversion(c["source"], c["target"], other).mappings)
+            self._twins[method] = other if same else None
+        return self._twins[method]
+
+    def record_twin(self, name: str, method: str, level: int, seed: int, prep: ArmMaker) -> bool:
+        """Record arm ``name`` from its twin's finished arm if their tickets are equal bit for bit; False: train it."""
+        other = self.twin(method)
+        twin = self.done(f"{other}-L{level}-s{seed}") if other else None
+        if other is None or twin is None or "top1" not in twin:
+            return False
+        tk, extra = prep.make(method, level)
+        if not _same_ticket(tk, prep.make(other, level)[0]):
+            return False
+        keep = ("arch", "seed", "level", "sparsity", "threads", "top1", "correct", "total", "steps", "epochs",
+                "images")
+        self.save_arm(name, {"method": method, **{k: twin[k] for k in keep if k in twin}, "same_ticket_as": twin["arm"],
+                             "train_seconds": 0.0, "wall_seconds": 0.0, "cpu_seconds": 0.0, **extra,
+                             "note": f"the {method} ticket is {twin['arm']}'s bit for bit (same mapping): its "
+                                     f"retraining would repeat that arm's, so the result is that arm's, not a new one"})
+        return True
 
     # -- arms --------------------------------------------------------------------------------------
     def arm_path(self, name: str) -> Path:
@@ -298,8 +347,9 @@ class Bench:
                 key = (ev.get("level"), ev.get("copy"), ev.get("epoch"))
                 if key != state["epoch"]:
                     state["epoch"] = key
-                    where = f"copy {ev['copy']}" if ev.get("copy") else f"level {ev.get('level')}"  # lmc: two copies
-                    log(f"{what}: {where} epoch {ev.get('epoch')}/{ev.get('epochs')} step "
+                    where = (f"copy {ev['copy']} " if ev.get("copy")  # lmc: two copies
+                             else f"level {ev['level']} " if ev.get("level") is not None else "")  # a retraining: none
+                    log(f"{what}: {where}epoch {ev.get('epoch')}/{ev.get('epochs')} step "
                         f"{ev.get('step')}/{ev.get('steps')} loss {ev.get('loss', 0):.3f} acc {ev.get('acc', 0):.1f}% "
                         f"{ev.get('images_per_sec', 0):.0f} img/s")
                 if interrupt and not state["signalled"] and self.deadline_passed():
@@ -323,8 +373,6 @@ class Bench:
             return prev
         import torch
 
-        from ticketfmt.train import find
-
         c = self.cfg
         run_dir = self.runs_dir / name
         # an interrupted run whose folder is gone (a fresh checkout) starts over: the levels it had finished, and
@@ -340,18 +388,27 @@ class Bench:
                 self._compare_counts(redo, rec, "the run started over")
             self.free_arms(self.save_arm(name, self.keep_tickets(name, run_dir, rec), quiet=True))
 
-        try:
-            find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
-                 subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1,
-                 threads=torch.get_num_threads(),
-                 data_factory=self.data_factory, progress=self._progress(f"IMP {arch} s{seed}", True, level_done))
-        except KeyboardInterrupt:
-            if self.deadline_passed():
-                raise SliceEnd(f"time limit reached during IMP {arch} seed {seed}; its checkpoint is written") from None
-            raise
+        self._find(arch, seed, run_dir, torch.get_num_threads(), f"IMP {arch} s{seed}", level_done,
+                   f"during IMP {arch} seed {seed}")
         rec = self.save_arm(name, self.keep_tickets(name, run_dir, self.imp_record(arch, seed, run_dir, True)))
         self.free_arms(rec)
         return rec
+
+    def _find(self, arch: str, seed: int, run_dir: Path, threads: int, what: str, on_level: Any,
+              when: str) -> None:
+        """Run (or resume) the scale's IMP run of ``arch`` into ``run_dir``; the slice ends at its deadline with the
+        run checkpointed (:class:`SliceEnd`, ``when`` says where)."""
+        from ticketfmt.train import find
+
+        c = self.cfg
+        try:
+            find(arch, c["dataset"], c["levels"], out_dir=run_dir, rate=c["rate"], recipe=self.recipe,
+                 subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1, threads=threads,
+                 data_factory=self.data_factory, progress=self._progress(what, True, on_level))
+        except KeyboardInterrupt:
+            if self.deadline_passed():
+                raise SliceEnd(f"time limit reached {when}; its checkpoint is written") from None
+            raise
 
     # -- the IMP runs' level tickets ---------------------------------------------------------------
     # runs/ (checkpoints) is not committed; every level ticket is also kept in tickets/<run>/, which is,
@@ -410,17 +467,7 @@ class Bench:
         threads = self._require_recorded_setting(rec, "its level tickets are lost and must be made again as "
                                                       "they were")
         log(f"{name}: its level tickets are lost; running it again ({threads} thread(s)) and checking every level")
-        from ticketfmt.train import find
-
-        c = self.cfg
-        try:
-            find(arch, c["dataset"], c["levels"], out_dir=self.runs_dir / name, rate=c["rate"], recipe=self.recipe,
-                 subset=c["subset"], seed=seed, resume=True, device=self.device, num_workers=1, threads=threads,
-                 data_factory=self.data_factory, progress=self._progress(f"restore {name}", True))
-        except KeyboardInterrupt:
-            if self.deadline_passed():
-                raise SliceEnd(f"time limit reached while restoring {name}; its checkpoint is written") from None
-            raise
+        self._find(arch, seed, self.runs_dir / name, threads, f"restore {name}", None, f"while restoring {name}")
         return self._check_and_keep(rec, self.runs_dir / name, "the run made again")
 
     def _require_recorded_setting(self, rec: dict[str, Any], why: str) -> int:
@@ -609,7 +656,12 @@ class Bench:
             for method in self.retrained():
                 for level in self.seed_levels(i):
                     name = f"{method}-L{level}-s{seed}"
-                    if self.done(name) is not None or (self.only is not None and method not in self.only):
+                    if self.done(name) is not None:
+                        continue
+                    if self.record_twin(name, method, level, seed, prep):  # not a training: --only does not apply
+                        self.refresh()
+                        continue
+                    if self.only is not None and method not in self.only:
                         continue
                     self.check_fits(name, c["source"] if method == "squeeze" else c["target"],
                                     resumable=not self.whole_arms)
@@ -710,14 +762,17 @@ class Bench:
                 if not rs:
                     continue
                 accs = [float(a["top1"]) for a in rs]
+                trained = [a for a in rs if "same_ticket_as" not in a] or rs
+                twins = sorted({a["same_ticket_as"] for a in rs if "same_ticket_as" in a})
                 row["cells"][str(level)] = {
                     "n": len(rs), "mean": round(statistics.fmean(accs), 2),
                     "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else None,
                     "sparsity": round(statistics.fmean(float(a["sparsity"]) for a in rs), 4),
                     "epochs": rs[0]["epochs"], "images": rs[0]["images"],
-                    "wall_seconds": round(statistics.fmean(float(a["wall_seconds"] or 0) for a in rs), 1),
+                    "wall_seconds": round(statistics.fmean(float(a["wall_seconds"] or 0) for a in trained), 1),
                     "threads": sorted({_threads(a) for a in rs}),
                     "seeds": [a["seed"] for a in rs],
+                    **({"same_ticket_as": twins} if twins else {}),
                 }
             table[key] = row
         return table
@@ -762,7 +817,7 @@ class Bench:
         planned = self.planned_arms()
         imp_total, re_total = self.planned_trainings()
         imp_levels = [lv for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
-        retrains = [a for a in arms if a["method"] in RETRAINED]
+        retrains = [a for a in arms if a["method"] in RETRAINED and "same_ticket_as" not in a]
         images = sum(int(lv["images"]) for lv in imp_levels) + sum(int(a["images"]) for a in retrains)
         # (training seconds, threads) per training: slices may run at different thread counts
         timed = [(float(lv["train_seconds"] or 0), _threads(a))
@@ -881,6 +936,15 @@ class ArmMaker:
         return reinit(like, self.seed + REINIT_SEED_OFFSET, init="reference")
 
 
+def _same_ticket(a: Any, b: Any) -> bool:
+    """Whether two tickets train alike: same architecture, masks and initial weights, bit for bit."""
+    import torch
+
+    return (a.arch == b.arch and a.masks.keys() == b.masks.keys() and a.init.keys() == b.init.keys()
+            and all(torch.equal(a.masks[k], b.masks[k]) for k in a.masks)
+            and all(torch.equal(a.init[k], b.init[k]) for k in a.init))
+
+
 def _load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -911,6 +975,8 @@ def _cell(cell: dict[str, Any] | None) -> str:
     if cell["std"] is not None:
         s += f" ± {cell['std']:.2f}"
     s += f" (n={cell['n']}, sp {100 * cell['sparsity']:.1f}%)"
+    if cell.get("same_ticket_as"):
+        s += " = " + ", ".join(cell["same_ticket_as"]) + "*"
     return s
 
 
@@ -995,6 +1061,13 @@ def render_md(res: dict[str, Any]) -> str:
     lines.append("(a) and (f) and the source's own IMP ticket are the IMP levels' own trainings (from the rewind "
                  "step, same seed and budget as every retraining); the squeeze arm trains the source architecture.")
     lines.append("")
+    twins = sorted({t for row in res["table"].values() for cell in row["cells"].values()
+                    for t in cell.get("same_ticket_as", ())})
+    if twins:
+        lines.append("\\* Not trained: the arm's ticket is the named arm's bit for bit (the same mapping: with one "
+                     "block added a stage, interpolating and appending both copy the last block), so its retraining "
+                     "would repeat that arm's; the result shown is that arm's, not another sample.")
+        lines.append("")
     lines += _savings_md(res)
     lines += _lmc_md(res)
     if not res["complete"]:

@@ -22,15 +22,9 @@ from ticketfmt.errors import TicketError
 from ticketfmt.interop import export_state_dict, loader_code, prepare_torch_prune
 from ticketfmt.zoo import get_arch
 
+from clierrors import one_line_error
+
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-
-
-def one_line_error(res, *needles: str) -> None:
-    assert res.code == 2, (res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from ticketfmt import Ticket, prune
 from ticketfmt.errors import NotATicketRepoError, TicketError, TicketFormatError
 from ticketfmt.format.spec import read_header
 
+from clierrors import one_line_error
+
 try:
     from tests.hubserver import FakeHub
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
@@ -29,17 +31,6 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 RESULT = {"dataset": "cifar10", "split": "test", "metric": "top1", "value": 0.9, "epochs": 1}
-
-
-def one_line_error(res, *needles: str) -> str:
-    """Exit 2, exactly one line on stderr starting with 'error:', holding every needle, no traceback."""
-    assert res.code == 2, (res.code, res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    assert "Traceback" not in res.stderr + res.stdout
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from ticketfmt.format.spec import read_header
 from ticketfmt.errors import HubAuthError, HubNotFoundError, HubOfflineError, NotATicketRepoError, \
     UnverifiedTicketError
 
+from clierrors import one_line_error
+
 try:
     from tests.hubserver import FakeHub
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
@@ -52,18 +54,6 @@ def unverified(base_ticket: Ticket, tmp_path: Path) -> Path:
     path = tmp_path / "r8-unverified.ticket"
     base_ticket.save(path)
     return path
-
-
-def one_line_error(res, *needles: str, token: str | None = None) -> None:
-    """Exit 2, exactly one line on stderr starting with 'error:', holding every needle, never the token."""
-    assert res.code == 2, (res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert "Traceback" not in res.stderr
-    if token:
-        assert token not in res.stderr and token not in res.stdout
 
 
 def payload(path: Path) -> bytes:

@@ -25,14 +25,7 @@ from ticketfmt.interop import (arch_from_open_lth, import_open_lth, infer_open_l
 from ticketfmt.train.recipes import Recipe
 from ticketfmt.zoo import get_arch, prunable_names
 
-
-def one_line_error(res, *needles: str) -> None:
-    """Exit 2, exactly one line on stderr starting with 'error:', holding every needle."""
-    assert res.code == 2, (res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+from clierrors import one_line_error
 
 
 @pytest.fixture(scope="module")

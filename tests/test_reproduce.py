@@ -315,3 +315,37 @@ def test_only_trains_the_methods_named_and_refuses_unknown_ones(tmp_path: Path, 
     rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--only", "random,psychic"])
     assert rc == 2 and "unknown method(s) ['psychic']" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_arm_whose_ticket_is_another_arms_is_recorded_from_it_not_trained(
+        tmp_path: Path, reproduce: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ResNet-14 -> 20 adds one block a stage: append's mapping is interpolate's, so its ticket is the same and
+    its retraining would repeat interpolate's bit for bit; the run records it from that arm and says so."""
+    cfg = {**reproduce.SCALES["tiny"], "epochs": 1, "levels": 1, "report": (1,),
+           "methods": ("imp", "interpolate", "append", "dense")}
+    far = reproduce.Bench("tiny", tmp_path / "far", False, cfg={**cfg, "source": "cifar_resnet20",
+                                                                  "target": "cifar_resnet32"})
+    assert far.twin("append") is None  # 3 -> 5 blocks: B0 B1 B1 B2 B2 vs B0 B1 B2 B1 B2
+    bench = reproduce.Bench("tiny", tmp_path / "twin", False, cfg=cfg)
+    assert bench.twin("append") == "interpolate" and bench.twin("random") is None
+    assert bench.planned_trainings()[1] == 1  # interpolate alone
+    bench.run()
+    ours, twin = bench.done("append-L1-s0"), bench.done("interpolate-L1-s0")
+    assert ours["same_ticket_as"] == "interpolate-L1-s0" and ours["method"] == "append"
+    assert (ours["top1"], ours["correct"], ours["sparsity"]) == (twin["top1"], twin["correct"], twin["sparsity"])
+    assert ours["wall_seconds"] == 0.0 and ours["mapping"] == twin["mapping"]
+    prog = bench.report()["progress"]
+    assert (prog["retrainings_done"], prog["retrainings_planned"]) == (1, 1)
+    assert prog["arms_done"] == prog["arms_planned"]
+    md = (bench.out / "results.md").read_text()
+    assert "= interpolate-L1-s0*" in md and "Not trained: the arm's ticket is the named arm's" in md
+
+    # when the tickets differ after all, the arm is trained like any other; trained, the same ticket scores the
+    # same, which is what the rule leans on
+    monkeypatch.setattr(reproduce, "_same_ticket", lambda a, b: False)
+    other = reproduce.Bench("tiny", tmp_path / "guard", False, cfg=cfg)
+    other.run()
+    trained = other.done("append-L1-s0")
+    assert "same_ticket_as" not in trained and trained["wall_seconds"] > 0
+    assert trained["correct"] == other.done("interpolate-L1-s0")["correct"]
+    assert other.planned_trainings()[1] == 2  # the twin trained before the rule counts as a retraining
