@@ -243,13 +243,14 @@ class Bench:
             return []
         return [f"lmc_{key}-L{max(c['report'])}-s{c['seeds'][0]}" for key, _ in LMC_TICKETS if key in self.methods]
 
-    def planned_trainings(self) -> tuple[int, int]:
+    def planned_trainings(self, arms: list[dict[str, Any]] | None = None) -> tuple[int, int]:
         """(IMP levels, retrainings) of a complete run: a twin arm (:data:`TWIN_OF`) is no retraining, unless it
         was trained before the rule."""
         c = self.cfg
         imp = len(c["seeds"]) * 2 * (c["levels"] + 1)
         trained = [m for m in self.retrained() if self.twin(m) is None]
-        twins_trained = sum(1 for a in self.load_arms() if self.twin(a["method"]) and "same_ticket_as" not in a)
+        arms = self.load_arms() if arms is None else arms
+        twins_trained = sum(1 for a in arms if self.twin(a["method"]) and "same_ticket_as" not in a)
         return imp, sum(len(self.seed_levels(i)) for i in range(len(c["seeds"]))) * len(trained) + twins_trained
 
     def twin(self, method: str) -> str | None:
@@ -815,7 +816,7 @@ class Bench:
         """How far the run is: arms, trainings and images done of those planned; CPU hours spent and to come."""
         done = {a["arm"] for a in arms}
         planned = self.planned_arms()
-        imp_total, re_total = self.planned_trainings()
+        imp_total, re_total = self.planned_trainings(arms)  # the arms read once
         imp_levels = [lv for a in arms if a["method"] == "imp-run" for lv in a["levels"]]
         retrains = [a for a in arms if a["method"] in RETRAINED and "same_ticket_as" not in a]
         images = sum(int(lv["images"]) for lv in imp_levels) + sum(int(a["images"]) for a in retrains)
