@@ -763,14 +763,16 @@ class Bench:
                 if not rs:
                     continue
                 accs = [float(a["top1"]) for a in rs]
-                trained = [a for a in rs if "same_ticket_as" not in a] or rs
+                trained = [a for a in rs if "same_ticket_as" not in a]
                 twins = sorted({a["same_ticket_as"] for a in rs if "same_ticket_as" in a})
                 row["cells"][str(level)] = {
                     "n": len(rs), "mean": round(statistics.fmean(accs), 2),
                     "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else None,
                     "sparsity": round(statistics.fmean(float(a["sparsity"]) for a in rs), 4),
                     "epochs": rs[0]["epochs"], "images": rs[0]["images"],
-                    "wall_seconds": round(statistics.fmean(float(a["wall_seconds"] or 0) for a in trained), 1),
+                    # a twin took no time: its 0 s would pass for a fast training
+                    "wall_seconds": (round(statistics.fmean(float(a["wall_seconds"] or 0) for a in trained), 1)
+                                     if trained else None),
                     "threads": sorted({_threads(a) for a in rs}),
                     "seeds": [a["seed"] for a in rs],
                     **({"same_ticket_as": twins} if twins else {}),
@@ -1048,7 +1050,7 @@ def render_md(res: dict[str, Any]) -> str:
         cells = row["cells"]
         anyc = next(iter(cells.values()), None)
         cost = f"{anyc['epochs']:g} / {anyc['images']}" if anyc else "–"
-        walls = [v["wall_seconds"] for v in cells.values()]
+        walls = [v["wall_seconds"] for v in cells.values() if v["wall_seconds"] is not None]
         # slices ran at different thread counts: a wall time means little without them
         threads = sorted({t for v in cells.values() for t in v.get("threads", [])})
         wall = (f"{statistics.fmean(walls):.0f}" + (f" ({', '.join(map(str, threads))})" if threads else "")

@@ -337,6 +337,9 @@ def test_an_arm_whose_ticket_is_another_arms_is_recorded_from_it_not_trained(
     prog = bench.report()["progress"]
     assert (prog["retrainings_done"], prog["retrainings_planned"]) == (1, 1)
     assert prog["arms_done"] == prog["arms_planned"]
+    table = bench.report()["table"]
+    assert table["append"]["cells"]["1"]["wall_seconds"] is None  # no training of its own: no time to average
+    assert table["interpolate"]["cells"]["1"]["wall_seconds"] > 0
     md = (bench.out / "results.md").read_text()
     assert "= interpolate-L1-s0*" in md and "Not trained: the arm's ticket is the named arm's" in md
 
