@@ -814,6 +814,35 @@ class Bench:
                 savings.append(s)
         return savings
 
+    def gaps(self, trainings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each arm's top-1 minus its reference's at the same level and seed, in points: IMP on the target for the
+        target's arms, the source's IMP for squeeze, and IMP minus dense for the dense row. Paired by seed, because
+        one training's seed spread here is as large as the gaps; a twin arm (its twin's result) is left out."""
+        top1 = {(a["method"], a["level"], a["seed"]): float(a["top1"]) for a in trainings
+                if a["method"] != "lmc" and "same_ticket_as" not in a}
+        out: dict[str, dict[str, Any]] = {}
+        for key, _ in METHODS:
+            if key not in self.methods or key in ("imp", "source_imp"):
+                continue
+            ref = "source_imp" if key == "squeeze" else "imp"
+            cells: dict[str, Any] = {}
+            for level in self.cfg["report"]:
+                diffs, seeds = [], []
+                for seed in self.cfg["seeds"]:
+                    ours = top1.get((key, 0 if key == "dense" else level, seed))
+                    theirs = top1.get((ref, level, seed))
+                    if ours is None or theirs is None:
+                        continue
+                    diffs.append(theirs - ours if key == "dense" else ours - theirs)
+                    seeds.append(seed)
+                if diffs:
+                    cells[str(level)] = {"n": len(diffs), "mean": round(statistics.fmean(diffs), 2),
+                                         "std": round(statistics.stdev(diffs), 2) if len(diffs) > 1 else None,
+                                         "each": [round(d, 2) for d in diffs], "seeds": seeds}
+            if cells:
+                out[key] = {"reference": ref, "cells": cells}
+        return out
+
     def progress(self, arms: list[dict[str, Any]]) -> dict[str, Any]:
         """How far the run is: arms, trainings and images done of those planned; CPU hours spent and to come."""
         done = {a["arm"] for a in arms}
@@ -872,6 +901,7 @@ class Bench:
         results = {"scale": self.scale, "config": {k: v for k, v in c.items()}, "methods": list(self.methods),
                    "recipe": self.recipe.to_json(), "machine": self.machine(), "device": self.device,
                    "table": self.table(trainings), "savings": self.savings(imps, trainings), "progress": prog,
+                   "gaps": self.gaps(trainings),
                    "arms": arms, "complete": prog["arms_done"] == prog["arms_planned"],
                    "lmc": [a for a in trainings if a["method"] == "lmc"]}
         _write_json(self.out / "results.json", results)
@@ -1071,12 +1101,37 @@ def render_md(res: dict[str, Any]) -> str:
                      "block added a stage, interpolating and appending both copy the last block), so its retraining "
                      "would repeat that arm's; the result shown is that arm's, not another sample.")
         lines.append("")
+    lines += _gaps_md(res, levels)
     lines += _savings_md(res)
     lines += _lmc_md(res)
     if not res["complete"]:
         lines.append("**Incomplete run**: not every arm has finished (see `arms/`); rerun with `--resume`.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _gaps_md(res: dict[str, Any], levels: list[int]) -> list[str]:
+    gaps = res.get("gaps") or {}
+    if not gaps:
+        return []
+    labels = dict(METHODS)
+    lines = ["## Paired differences (same seed)", "",
+             "Points of top-1: each arm minus IMP on the target at the same level and seed (squeeze: minus the "
+             "source's IMP; dense row: IMP minus dense), mean ± std over the seeds where both are done (n), each "
+             "seed's after the n. Compare a difference with its spread and with the IMP row's own spread above.", "",
+             "| method | " + " | ".join(f"level {lv}" for lv in levels) + " |", "|" + "---|" * (len(levels) + 1)]
+    for key, row in gaps.items():
+        vals = []
+        for lv in levels:
+            cell = row["cells"].get(str(lv))
+            if cell is None:
+                vals.append("–")
+                continue
+            v = f"{cell['mean']:+.2f}" + (f" ± {cell['std']:.2f}" if cell["std"] is not None else "")
+            vals.append(v + f" (n={cell['n']}; " + ", ".join(f"{d:+.2f}" for d in cell["each"]) + ")")
+        label = "IMP on target minus dense (f)" if key == "dense" else labels[key]
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    return lines + [""]
 
 
 def _savings_md(res: dict[str, Any]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -352,3 +353,32 @@ def test_an_arm_whose_ticket_is_another_arms_is_recorded_from_it_not_trained(
     assert "same_ticket_as" not in trained and trained["wall_seconds"] > 0
     assert trained["correct"] == other.done("interpolate-L1-s0")["correct"]
     assert other.planned_trainings()[1] == 2  # the twin trained before the rule counts as a retraining
+
+
+def test_gaps_pair_each_arm_with_its_reference_at_the_same_seed(tmp_path: Path, reproduce: ModuleType) -> None:
+    """The seed spread is as large as the gaps, so the gap is taken seed by seed: interpolate and IMP at seed 0 and
+    1, squeeze against the source's IMP, dense as IMP minus dense; a twin arm and an unpaired arm count for nothing."""
+    cfg = {**reproduce.SCALES["smoke"], "seeds": (0, 1), "report": (1, 2),
+           "methods": ("imp", "interpolate", "append", "random", "dense", "squeeze", "source_imp")}
+    bench = reproduce.Bench("smoke", tmp_path, resume=False, cfg=cfg)
+
+    def arm(method: str, level: int, seed: int, top1: float, **kw: Any) -> dict[str, Any]:
+        return {"method": method, "level": level, "seed": seed, "top1": top1, **kw}
+
+    trainings = [arm("imp", 1, 0, 80.0), arm("imp", 1, 1, 82.0), arm("interpolate", 1, 0, 79.0),
+                 arm("interpolate", 1, 1, 81.5), arm("append", 1, 0, 79.0, same_ticket_as="interpolate-L1-s0"),
+                 arm("random", 1, 1, 70.0), arm("random", 2, 0, 60.0),  # level 2 has no IMP: unpaired
+                 arm("dense", 0, 0, 78.0), arm("dense", 0, 1, 79.0),
+                 arm("squeeze", 1, 0, 75.0), arm("source_imp", 1, 0, 76.5), arm("imp", 2, 1, 81.0)]
+    gaps = bench.gaps(trainings)
+    interp = gaps["interpolate"]["cells"]["1"]
+    assert interp["each"] == [-1.0, -0.5] and interp["mean"] == -0.75 and interp["n"] == 2
+    assert interp["std"] == round(statistics.stdev([-1.0, -0.5]), 2)
+    assert "append" not in gaps  # its one arm is interpolate's result, not a sample of its own
+    assert gaps["random"]["cells"] == {"1": {"n": 1, "mean": -12.0, "std": None, "each": [-12.0], "seeds": [1]}}
+    assert gaps["squeeze"]["reference"] == "source_imp" and gaps["squeeze"]["cells"]["1"]["each"] == [-1.5]
+    assert gaps["dense"]["cells"]["1"]["each"] == [2.0, 3.0]  # IMP above dense: positive
+    assert gaps["dense"]["cells"]["2"]["each"] == [2.0] and gaps["dense"]["cells"]["2"]["seeds"] == [1]
+    md = "\n".join(reproduce._gaps_md({"gaps": gaps}, [1, 2]))
+    assert "| ETT interpolate (b) | -0.75 ± 0.35 (n=2; -1.00, -0.50) | – |" in md
+    assert "| IMP on target minus dense (f) | +2.50 ± 0.71 (n=2; +2.00, +3.00) | +2.00 (n=1; +2.00) |" in md
