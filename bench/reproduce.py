@@ -45,7 +45,8 @@ Or a session's last slice runs to its limit and the cut run's state is committed
 ``git add -f runs/<arm>.state runs/<arm>.partial.json``, or an IMP run's whole ``runs/imp-<arch>-s<seed>/``),
 so that the next checkout continues it; the commit that records the arm drops the state again
 (``git rm -r --cached``).
-Outputs: ``results.md`` (with "n of N arms done" while partial), ``results.json``,
+Outputs: ``results.md`` (with "n of N arms done" while partial; the table of means, the differences paired
+by seed against IMP on the target, ``Bench.gaps``, and the cost table), ``results.json``,
 ``accuracy_vs_sparsity.png`` (matplotlib, through ``ticketfmt.cards.plot``).
 
 Scales:
