@@ -39,7 +39,9 @@ fresh checkout goes on with the arms that start from them. A record whose ticket
 (a CPU run repeats bit for bit) and must score the recorded correct count at every level, or the
 run stops (exit 2) and says so; a run folder brought back from another machine (the device run's
 archive) is adopted the same way, checked first. ``--only METHODS`` lets a slice train only some
-methods (say, those that need only the source's tickets); the plan and the report keep every arm;
+methods (say, those that need only the source's tickets), ``--only-seeds SEEDS`` only some seeds (say, the
+second while the first seed's tickets wait on a restore at another thread count); the plan and the report keep
+every arm;
 ``--whole-arms`` starts only retrainings that fit in the slice (for a last slice, whose ``runs/`` is lost).
 Or a session's last slice runs to its limit and the cut run's state is committed by hand (2-6 MB:
 ``git add -f runs/<arm>.state runs/<arm>.partial.json``, or an IMP run's whole ``runs/imp-<arch>-s<seed>/``),
@@ -203,6 +205,7 @@ class Bench:
         self.cpu_start = time.process_time()
         self.deadline = None if time_limit_s is None else self.t_start + time_limit_s
         self.only: tuple[str, ...] | None = None  # --only: the retrained methods this slice may train
+        self.only_seeds: tuple[int, ...] | None = None  # --only-seeds: the seeds this slice may train
         self.whole_arms = False  # --whole-arms: start only retrainings whose estimate fits in the slice
         self._twins: dict[str, str | None] = {}  # method -> its twin at this scale (TWIN_OF), worked out once
         self.finished_here: list[str] = []
@@ -651,6 +654,8 @@ class Bench:
         _write_json(self.out / "config.json", {"scale": self.scale, **{k: v for k, v in c.items()},
                                                "methods": list(self.methods), "recipe": self.recipe.to_json()})
         for i, seed in enumerate(c["seeds"]):
+            if self.only_seeds is not None and seed not in self.only_seeds:
+                continue  # its arms may wait on a restore at other threads; the plan keeps them
             tgt = self.imp(c["target"], seed)
             src = self.imp(c["source"], seed)
             self.refresh()
@@ -671,8 +676,8 @@ class Bench:
                     tk, extra = prep.make(method, level)
                     self.retrain(name, method, tk, seed, level, extra, prep_seconds=time.perf_counter() - t0)
                     self.refresh()
-        if self.only is None or "lmc" in self.only:
-            self.run_lmc()
+        if (self.only is None or "lmc" in self.only) and (self.only_seeds is None or c["seeds"][0] in self.only_seeds):
+            self.run_lmc()  # the first seed's tickets
         self.report()
 
     def run_lmc(self) -> None:
@@ -1242,6 +1247,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, metavar="METHODS",
                    help="comma-separated retrained methods (and lmc) this slice may train, e.g. append,reinit; the "
                         "plan and the report keep every arm (default: all, in the plan's order)")
+    p.add_argument("--only-seeds", default=None, metavar="SEEDS",
+                   help="comma-separated seeds of the scale's whose arms this slice may train, e.g. 1 (say, while "
+                        "the first seed's IMP tickets wait to be restored at other threads); the plan and the "
+                        "report keep every seed")
     p.add_argument("--whole-arms", action="store_true",
                    help="start a retraining only if its estimated time fits in --time-limit (for a slice whose "
                         "runs/ will not be kept, e.g. a session's last: a retraining cut at the limit would be lost)")
@@ -1287,6 +1296,18 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             print(f"--only {args.only}: unknown method(s) {unknown}; choose from {[*bench.retrained(), 'lmc']}",
                   file=sys.stderr)
+            return 2
+    if args.only_seeds:
+        try:
+            bench.only_seeds = tuple(int(x) for x in args.only_seeds.split(","))
+        except ValueError:
+            print(f"--only-seeds {args.only_seeds}: not comma-separated whole numbers; e.g. --only-seeds 1",
+                  file=sys.stderr)
+            return 2
+        unknown_seeds = sorted(set(bench.only_seeds) - set(cfg["seeds"]))
+        if unknown_seeds:
+            print(f"--only-seeds {args.only_seeds}: {unknown_seeds} not seeds of this run; choose from "
+                  f"{list(cfg['seeds'])}", file=sys.stderr)
             return 2
     rc = 0
     if not args.report_only:

@@ -382,3 +382,22 @@ def test_gaps_pair_each_arm_with_its_reference_at_the_same_seed(tmp_path: Path, 
     md = "\n".join(reproduce._gaps_md({"gaps": gaps}, [1, 2]))
     assert "| ETT interpolate (b) | -0.75 ± 0.35 (n=2; -1.00, -0.50) | – |" in md
     assert "| IMP on target minus dense (f) | +2.50 ± 0.71 (n=2; +2.00, +3.00) | +2.00 (n=1; +2.00) |" in md
+
+
+def test_only_seeds_trains_the_seeds_named_and_refuses_others(tmp_path: Path, reproduce: ModuleType,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A slice may leave a seed for later (its IMP tickets wait on a restore at other threads): the seed named
+    is trained, the other is neither trained nor dropped from the plan."""
+    cfg = {**reproduce.SCALES["tiny"], "epochs": 1, "levels": 1, "report": (1,), "seeds": (0, 1),
+           "methods": ("imp", "random", "dense")}
+    bench = reproduce.Bench("tiny", tmp_path / "seeds", False, cfg=cfg)
+    bench.only_seeds = (1,)
+    bench.run()
+    assert bench.done("random-L1-s1") is not None and bench.done("imp-L1-s1") is not None
+    assert bench.done("random-L1-s0") is None and bench.done("imp-L1-s0") is None
+    assert {"random-L1-s0", "imp-L1-s0"} <= set(bench.planned_arms())
+    assert bench.report()["progress"]["arms_done"] < bench.report()["progress"]["arms_planned"]
+    for bad, why in (("7", "[7] not seeds of this run; choose from [0]"), ("0,x", "not comma-separated whole")):
+        rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--only-seeds", bad])
+        assert rc == 2 and why in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
