@@ -1234,6 +1234,14 @@ def plot(res: dict[str, Any], path: Path) -> None:
                   ylabel=f"test top-1 accuracy (%), {c['test_subset'] or 'all'} test images")
 
 
+def _seed_list(flag: str, text: str) -> tuple[int, ...]:
+    """``text``, comma-separated whole numbers, as seeds; a ValueError that names ``flag`` otherwise."""
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} {text}: not comma-separated whole numbers; e.g. {flag} 1") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", choices=sorted(SCALES), default="smoke")
@@ -1275,8 +1283,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dict(SCALES[args.scale])
     if args.sanity:
         cfg.update(subset=512, epochs=1, rewind="1it", test_subset=500, snip_batches=1)
-    if args.seeds:
-        cfg["seeds"] = tuple(int(x) for x in args.seeds.split(","))
+    try:
+        seeds = _seed_list("--seeds", args.seeds) if args.seeds else None
+        only_seeds = _seed_list("--only-seeds", args.only_seeds) if args.only_seeds else None
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if seeds:
+        cfg["seeds"] = seeds
     if args.lmc:
         cfg["lmc"] = True
     data_dir = args.data_dir or cfg.get("data_dir")
@@ -1297,14 +1311,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--only {args.only}: unknown method(s) {unknown}; choose from {[*bench.retrained(), 'lmc']}",
                   file=sys.stderr)
             return 2
-    if args.only_seeds:
-        try:
-            bench.only_seeds = tuple(int(x) for x in args.only_seeds.split(","))
-        except ValueError:
-            print(f"--only-seeds {args.only_seeds}: not comma-separated whole numbers; e.g. --only-seeds 1",
-                  file=sys.stderr)
-            return 2
-        unknown_seeds = sorted(set(bench.only_seeds) - set(cfg["seeds"]))
+    if only_seeds:
+        bench.only_seeds = only_seeds
+        unknown_seeds = sorted(set(only_seeds) - set(cfg["seeds"]))
         if unknown_seeds:
             print(f"--only-seeds {args.only_seeds}: {unknown_seeds} not seeds of this run; choose from "
                   f"{list(cfg['seeds'])}", file=sys.stderr)

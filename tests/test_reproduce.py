@@ -400,4 +400,6 @@ def test_only_seeds_trains_the_seeds_named_and_refuses_others(tmp_path: Path, re
     for bad, why in (("7", "[7] not seeds of this run; choose from [0]"), ("0,x", "not comma-separated whole")):
         rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--only-seeds", bad])
         assert rc == 2 and why in capsys.readouterr().err
+    rc = reproduce.main(["--scale", "tiny", "--out", str(tmp_path / "x"), "--seeds", "1;2"])  # the same parser
+    assert rc == 2 and "--seeds 1;2: not comma-separated whole numbers" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
