@@ -460,8 +460,17 @@ class Bench:
             if rec["method"] != "imp-run" or all(self.ticket_file(rec, lv["level"]) for lv in rec["levels"]):
                 continue
             run_dir = self.runs_dir / rec["arm"]
-            if (run_dir / "metrics.jsonl").is_file() and (run_dir / "run.json").is_file():
-                self._check_and_keep(rec, run_dir, "its run folder")
+            if not ((run_dir / "metrics.jsonl").is_file() and (run_dir / "run.json").is_file()):
+                continue
+            again = self.imp_record(rec["arch"], rec["seed"], run_dir, False)
+            if {lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]}:
+                # a restore cut by a slice's end: the levels it has must already agree; it goes on (resume)
+                # when an arm needs its tickets, and is checked whole then
+                self._compare_counts(rec, again, "the restore under way")
+                log(f"{rec['arm']}: a restore under way (levels {[lv['level'] for lv in again['levels']]} of "
+                    f"{len(rec['levels'])} as recorded); it goes on when an arm needs its tickets")
+                continue
+            self._check_and_keep(rec, run_dir, "its run folder")
 
     def restore(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Run the IMP run ``rec`` again when its level tickets are lost (made before they were kept, and its run

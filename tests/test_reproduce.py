@@ -251,6 +251,27 @@ def test_a_fresh_checkout_goes_on_from_the_kept_tickets_and_restores_lost_ones_e
     arm = lost.done("interpolate-L1-s0")
     assert (arm["top1"], arm["correct"]) == (ref["top1"], ref["correct"])
 
+    # a restore cut by a slice's end (here in level 1) goes on in the next slice from its checkpoint
+    cut = copy("cut", True)
+    restoring = cut.runs_dir / "imp-cifar_resnet14-s0"
+    cut.deadline_passed = lambda: (restoring / "level-00.ticket").is_file()  # type: ignore[method-assign]
+    with pytest.raises(reproduce.SliceEnd, match="while restoring imp-cifar_resnet14-s0"):
+        cut.run()
+    assert (restoring / "level-00.ticket").is_file() and not (restoring / "level-01.ticket").is_file()
+    shutil.copytree(cut.out, tmp_path / "cut-other")
+    nxt = reproduce.Bench("tiny", cut.out, True, cfg=cfg)
+    nxt.run()
+    rec = nxt.done("imp-cifar_resnet14-s0")
+    assert rec["tickets_kept"]["from"] == "the run made again"
+    arm = nxt.done("interpolate-L1-s0")
+    assert (arm["top1"], arm["correct"]) == (ref["top1"], ref["correct"])
+    # its levels so far must already agree with the record, else it stops before going on
+    rec = json.loads((tmp_path / "cut-other" / "arms" / "imp-cifar_resnet14-s0.json").read_text())
+    rec["levels"][0]["correct"] += 1
+    (tmp_path / "cut-other" / "arms" / "imp-cifar_resnet14-s0.json").write_text(json.dumps(rec))
+    with pytest.raises(reproduce.RunError, match=r"the restore under way has other results than the record \(level 0"):
+        reproduce.Bench("tiny", tmp_path / "cut-other", True, cfg=cfg).run()
+
     other = copy("other", True, correct=1)  # the record says one more image was right at each level
     with pytest.raises(reproduce.RunError,
                        match=r"the run made again has other results than the record \(level 0: \d+ vs \d+ correct"):
