@@ -463,7 +463,7 @@ class Bench:
             if not ((run_dir / "metrics.jsonl").is_file() and (run_dir / "run.json").is_file()):
                 continue
             again = self.imp_record(rec["arch"], rec["seed"], run_dir, False)
-            if {lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]}:
+            if _missing_levels(rec, again):
                 # a restore cut by a slice's end: the levels it has must already agree; it goes on (resume)
                 # when an arm needs its tickets, and is checked whole then
                 self._compare_counts(rec, again, "the restore under way")
@@ -509,7 +509,7 @@ class Bench:
         """Keep ``run_dir``'s level tickets for ``rec`` if each of the record's levels scores its correct count."""
         name = rec["arm"]
         again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
-        missing = sorted({lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]})
+        missing = _missing_levels(rec, again)
         if missing:
             raise RunError(f"{self.out}: {name}: {what} lacks level(s) {missing} of the record; bring the whole run "
                            f"folder or remove runs/{name}")
@@ -1033,6 +1033,11 @@ def _trainings_threads(res: dict[str, Any]) -> str:
     (``--report-only`` runs anywhere); a report without progress says the machine's."""
     counts = (res.get("progress") or {}).get("threads") or [res["machine"]["threads"]]
     return f"trainings at {', '.join(str(t) for t in counts)} thread(s)"
+
+
+def _missing_levels(rec: dict[str, Any], again: dict[str, Any]) -> list[int]:
+    """The levels of the IMP record ``rec`` that the record ``again`` (from a run folder) has not reached."""
+    return sorted({lv["level"] for lv in rec["levels"]} - {lv["level"] for lv in again["levels"]})
 
 
 def _progress_md(res: dict[str, Any]) -> list[str]:
