@@ -470,7 +470,7 @@ class Bench:
                 log(f"{rec['arm']}: a restore under way (levels {[lv['level'] for lv in again['levels']]} of "
                     f"{len(rec['levels'])} as recorded); it goes on when an arm needs its tickets")
                 continue
-            self._check_and_keep(rec, run_dir, "its run folder")
+            self._check_and_keep(rec, run_dir, again, "its run folder")
 
     def restore(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Run the IMP run ``rec`` again when its level tickets are lost (made before they were kept, and its run
@@ -481,8 +481,9 @@ class Bench:
         threads = self._require_recorded_setting(rec, "its level tickets are lost and must be made again as "
                                                       "they were")
         log(f"{name}: its level tickets are lost; running it again ({threads} thread(s)) and checking every level")
-        self._find(arch, seed, self.runs_dir / name, threads, f"restore {name}", None, f"while restoring {name}")
-        return self._check_and_keep(rec, self.runs_dir / name, "the run made again")
+        run_dir = self.runs_dir / name
+        self._find(arch, seed, run_dir, threads, f"restore {name}", None, f"while restoring {name}")
+        return self._check_and_keep(rec, run_dir, self.imp_record(arch, seed, run_dir, True), "the run made again")
 
     def _require_recorded_setting(self, rec: dict[str, Any], why: str) -> int:
         """The recorded thread count of the IMP run ``rec``; :class:`RunError` unless this run has its device and
@@ -505,10 +506,11 @@ class Bench:
             raise RunError(f"{self.out}: {rec['arm']}: {what} has other results than the record ({diff}): the arms "
                            f"made from its lost tickets cannot be continued with these; start a new --out")
 
-    def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, what: str) -> dict[str, Any]:
-        """Keep ``run_dir``'s level tickets for ``rec`` if each of the record's levels scores its correct count."""
+    def _check_and_keep(self, rec: dict[str, Any], run_dir: Path, again: dict[str, Any],
+                        what: str) -> dict[str, Any]:
+        """Keep ``run_dir``'s level tickets for ``rec`` if each of the record's levels scores its correct count
+        (``again``: the record :meth:`imp_record` makes of ``run_dir``)."""
         name = rec["arm"]
-        again = self.imp_record(rec["arch"], rec["seed"], run_dir, bool(rec.get("complete", True)))
         missing = _missing_levels(rec, again)
         if missing:
             raise RunError(f"{self.out}: {name}: {what} lacks level(s) {missing} of the record; bring the whole run "

@@ -161,6 +161,7 @@ def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Pat
     import time
 
     from ticketfmt.train import dist
+    from ticketfmt.train.runfiles import load_checkpoint
 
     # another ticketfmt job is running (pid 1's note): a run that does not choose would take 1 of the 2 threads
     jobs = tmp_path / "jobs"
@@ -187,8 +188,6 @@ def test_a_retraining_cut_by_the_slice_limit_continues_in_the_next(tmp_path: Pat
     first = json.loads(partial.read_text())
     assert state.is_file() and first["slices"] == 1 and first["wall_seconds"] > 0
     assert cut.done("interpolate-L1-s0") is None
-    from ticketfmt.train.runfiles import load_checkpoint
-
     stopped = int(load_checkpoint(state)[0]["step"])
     assert 1 <= stopped <= 10
 
