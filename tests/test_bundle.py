@@ -43,7 +43,15 @@ def test_bundle_slices_resumes_writes_examples_and_refuses_below_min_top1(tmp_pa
     # it resumes to the end and writes the examples (a tiny run: no top-1 floor); in-process, as `python
     # bench/bundle.py ...` runs it (its command line is what the provenance records)
     assert bundle.main([*TINY, *_paths(tmp_path, "ok"), "--resume", "--min-top1", "0"]) == 0
-    assert capsys.readouterr().out.count("| level | sparsity |") == 1
+    out, err = capsys.readouterr()
+    assert out.count("| level | sparsity |") == 1
+    # one line per finished epoch (its mean loss and accuracy), before its level's result; level 0's one epoch
+    # was trained by the first slice, stopped at its last step
+    lines = [ln.split("] ", 1)[1] for ln in err.splitlines() if ln.startswith("[")]
+    assert lines[1].startswith("level 0 epoch 1/1 stopped: loss "), lines
+    for level in range(1, 3):
+        done = [i for i, ln in enumerate(lines) if ln.startswith(f"level {level} epoch 1/1 done: loss ")]
+        assert len(done) == 1 and lines[done[0] + 1].startswith(f"level {level} done: top1 "), lines
     examples = tmp_path / "ok" / "examples"
     files = sorted(p.name for p in examples.iterdir())
     assert files == ["cifar_resnet20-imp-55.ticket", "cifar_resnet20-imp-80.ticket"]
