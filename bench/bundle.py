@@ -112,7 +112,7 @@ def imp(a: argparse.Namespace, command: str, deadline: float | None) -> Any:
         if state["epoch"] is not None and steps > 0:
             level, epoch, epochs = state["epoch"]
             log(f"level {level} epoch {epoch}/{epochs} {how}: loss {loss / steps:.3f} train acc {acc / steps:.1f}% "
-                f"{steps / seconds * a.batch_size if seconds > 0 else 0:.0f} img/s")
+                f"{steps / seconds * recipe.batch_size if seconds > 0 else 0:.0f} img/s")
         state["sums"] = [0.0, 0.0, 0.0, 0.0]
 
     def progress(ev: dict[str, Any]) -> None:
@@ -133,7 +133,7 @@ def imp(a: argparse.Namespace, command: str, deadline: float | None) -> Any:
             sums[0] += n
             sums[1] += n * float(ev.get("loss", 0.0))
             sums[2] += n * float(ev.get("acc", 0.0))
-            sums[3] += n * a.batch_size / rate if rate > 0 else 0.0
+            sums[3] += n * recipe.batch_size / rate if rate > 0 else 0.0  # seconds: the report's rate
             if deadline is not None and not state["signalled"] and time.monotonic() >= deadline:
                 state["signalled"] = True  # find's own handler checkpoints and stops at the next step
                 log("time limit reached: stopping at the next step (checkpoint written)")

@@ -91,3 +91,14 @@ def test_default_schedule_is_the_reference_rate_at_59_and_79_percent(bundle) -> 
         ("cifar_resnet20", "cifar10-jpeg", 40, 0.2, 7, "4,7", 85.0)
     assert [bundle.example_name(a.arch, 1 - (1 - a.rate) ** lv) for lv in (4, 7)] == \
         ["cifar_resnet20-imp-59.ticket", "cifar_resnet20-imp-79.ticket"]
+
+
+def test_bundle_at_the_recipes_batch_size_logs_each_epoch(tmp_path: Path, bundle,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # no --batch-size: the recipe's 128 (the default run's; the log's images/s come from it)
+    args = [a for a in TINY if a not in ("--batch-size", "32", "--subset", "64")]
+    args = [*args, "--levels", "1", "--export", "1", "--min-top1", "0", *_paths(tmp_path, "b128")]
+    assert bundle.main(args) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert any("level 1 epoch 1/1 done: loss " in ln and ln.endswith(" img/s") for ln in lines), lines
+    assert [p.name for p in (tmp_path / "b128" / "examples").iterdir()] == ["cifar_resnet20-imp-55.ticket"]
