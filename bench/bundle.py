@@ -103,46 +103,19 @@ def imp(a: argparse.Namespace, command: str, deadline: float | None) -> Any:
     device = resolve_device(a.device)
     recipe = recipe_for(a.arch).override(epochs=a.epochs, batch_size=a.batch_size)
     workers = a.num_workers if a.num_workers is not None else (6 if device.type == "cuda" else 1)
-    state: dict[str, Any] = {"epoch": None, "signalled": False, "step": None, "sums": [0.0, 0.0, 0.0, 0.0]}
-
-    def epoch_done(how: str = "done") -> None:
-        # each report covers the steps since the previous one: weighed by them, the line is about the epoch's mean
-        # (metrics.jsonl in the run folder has the exact epoch totals)
-        steps, loss, acc, seconds = state["sums"]
-        if state["epoch"] is not None and steps > 0:
-            level, epoch, epochs = state["epoch"]
-            log(f"level {level} epoch {epoch}/{epochs} {how}: loss {loss / steps:.3f} train acc {acc / steps:.1f}% "
-                f"{steps / seconds * recipe.batch_size if seconds > 0 else 0:.0f} img/s")
-        state["sums"] = [0.0, 0.0, 0.0, 0.0]
+    state = {"signalled": False}
 
     def progress(ev: dict[str, Any]) -> None:
-        if ev.get("phase") == "train":
-            key = (ev.get("level"), ev.get("epoch"), ev.get("epochs"))
-            if key != state["epoch"]:
-                epoch_done()
-                state["epoch"] = key
-            step = int(ev.get("step", 0))
-            if state["step"] is not None and step > state["step"]:
-                n = step - state["step"]
-            else:  # a level's first report counts from its start step; a resumed run's first one is left out
-                n = step - int(ev.get("start_step", 0))
-                n = n if 0 < n <= 10 else 0
-            rate = float(ev.get("images_per_sec") or 0.0)
-            state["step"] = step
-            sums = state["sums"]
-            sums[0] += n
-            sums[1] += n * float(ev.get("loss", 0.0))
-            sums[2] += n * float(ev.get("acc", 0.0))
-            sums[3] += n * recipe.batch_size / rate if rate > 0 else 0.0  # seconds: the report's rate
+        if ev.get("phase") == "epoch":  # an epoch's end, or this slice's part of it at a stop
+            how = "done" if ev.get("complete") else "stopped"
+            log(f"level {ev['level']} epoch {ev['epoch']}/{ev['epochs']} {how}: loss {ev['loss']:.3f} "
+                f"train acc {ev['train_acc']:.1f}% {ev['images_per_sec']:.0f} img/s")
+        elif ev.get("phase") == "train":
             if deadline is not None and not state["signalled"] and time.monotonic() >= deadline:
                 state["signalled"] = True  # find's own handler checkpoints and stops at the next step
                 log("time limit reached: stopping at the next step (checkpoint written)")
                 signal.raise_signal(signal.SIGINT)
-        elif ev.get("phase") == "interrupted":
-            epoch_done("stopped")  # this slice's part of the epoch
         elif ev.get("phase") == "level":
-            epoch_done()
-            state["epoch"], state["step"] = None, None
             log(f"level {ev['level']} done: top1 {ev['top1']:.2f}% sparsity {ev['sparsity']:.4f}")
 
     return find(a.arch, a.dataset, a.levels, out_dir=a.work / run_name(a), rate=a.rate, recipe=recipe,

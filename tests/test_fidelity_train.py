@@ -10,7 +10,9 @@ Synthetic images through the ``data_factory`` seam keep every test to seconds, w
 from __future__ import annotations
 
 import bisect
+import json
 import math
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +184,43 @@ def test_find_prunes_by_the_reference_count(tmp_path: Path) -> None:
     total = sum(m.numel() for m in t.masks.values())
     assert sum(int(m.sum()) for m in t.masks.values()) == round(0.8 * total)
     assert t.provenance["imp_options"]["prune_count"] == "round"
+
+
+# ---------------------------------------------------------------------------------------------- progress events
+
+
+def test_find_reports_each_epoch_and_a_stops_part_of_one(tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    find(ARCH, DATASET, 1, out_dir=tmp_path / "run", rewind="1it", data_factory=synthetic(),
+         progress=events.append, **CONFIG)
+    epochs = [e for e in events if e["phase"] == "epoch"]
+    # 3 steps an epoch, 6 in all; level 1 trains from the rewind step 1, its first epoch is steps 1..3
+    assert [(e["level"], e["epoch"], e["epochs"], e["step"], e["complete"]) for e in epochs] == \
+        [(0, 1, 2, 3, True), (0, 2, 2, 6, True), (1, 1, 2, 3, True), (1, 2, 2, 6, True)]
+    logged = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in logged if r.get("event") == "epoch"]
+    assert [(r["level"], r["epoch"], r["loss"], r["train_acc"]) for r in logged] == \
+        [(e["level"], e["epoch"], e["loss"], e["train_acc"]) for e in epochs]  # the run log's own numbers
+    assert all(e["seconds"] > 0 and e["images_per_sec"] > 0 and 0 <= e["train_acc"] <= 100 for e in epochs)
+    level_at = [e["phase"] for e in events].index("level")
+    assert [e["phase"] for e in events].index("epoch") < level_at  # level 0's epochs come before its result
+
+    # a stop asked at epoch 1's end is honoured after step 4: epoch 2's one step is reported as stopped
+    stopped: list[dict[str, Any]] = []
+
+    def stop_after_epoch_one(ev: dict[str, Any]) -> None:
+        stopped.append(ev)
+        if ev["phase"] == "epoch" and ev["epoch"] == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        find(ARCH, DATASET, 1, out_dir=tmp_path / "stop", rewind="1it", data_factory=synthetic(),
+             progress=stop_after_epoch_one, **CONFIG)
+    tail = [e for e in stopped if e["phase"] in ("epoch", "interrupted")]
+    assert [(e["phase"], e.get("epoch"), e["step"], e.get("complete")) for e in tail] == \
+        [("epoch", 1, 3, True), ("epoch", 2, 4, False), ("interrupted", None, 4, None)]
+    part = tail[1]
+    assert part["loss"] > 0 and part["seconds"] > 0 and part["images_per_sec"] == pytest.approx(16 / part["seconds"])
 
 
 # ---------------------------------------------------------------------------------------------- data order

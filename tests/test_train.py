@@ -628,8 +628,10 @@ def test_a_stopped_verify_continues_from_its_checkpoint_bit_for_bit(ref_run, tmp
     whole_t, whole = verify(ticket, DATASET, **budget)
     ckpt = tmp_path / "r8.state"
     seen: list[int] = []
+    told: list[dict] = []
 
     def stop_at_ten(ev: dict) -> None:
+        told.append(ev)
         if ev.get("phase") == "train":
             seen.append(ev["step"])
             if ev["step"] == 10:
@@ -638,10 +640,16 @@ def test_a_stopped_verify_continues_from_its_checkpoint_bit_for_bit(ref_run, tmp
     with pytest.raises(KeyboardInterrupt):
         verify(ticket, DATASET, checkpoint=ckpt, progress=stop_at_ten, **budget)
     assert seen[-1] == 10 and ckpt.is_file()
+    # each epoch's end is reported, then the part of epoch 4 (steps 9 and 10) trained before the stop
+    tail = [(e["phase"], e.get("epoch"), e["step"], e.get("complete")) for e in told
+            if e["phase"] in ("epoch", "interrupted")]
+    assert tail == [("epoch", 1, 3, True), ("epoch", 2, 6, True), ("epoch", 3, 9, True), ("epoch", 4, 10, False),
+                    ("interrupted", None, 10, None)]
     events: list[dict] = []
     part_t, part = verify(ticket, DATASET, checkpoint=ckpt, progress=events.append, **budget)
     assert part["resumed_at_step"] == 10 and not ckpt.exists()  # removed once the record is made
     assert {"phase": "resume", "step": 10, "checkpoint": str(ckpt)} in events
+    assert [(e["epoch"], e["step"], e["complete"]) for e in events if e["phase"] == "epoch"] == [(4, 12, True)]
     assert (part["value"], part["correct"], part["steps"]) == (whole["value"], whole["correct"], whole["steps"])
     assert whole_t.trained is not None and part_t.trained is not None
     assert all(torch.equal(whole_t.trained[k], part_t.trained[k]) for k in whole_t.trained)

@@ -245,6 +245,15 @@ class ImpRun:
             rec["test_acc"] = 100.0 * c / max(t, 1)
         self.log.write(rec)
         self.checkpoint()
+        self._emit_epoch(epoch + 1, step, stats, complete=True, test_acc=rec.get("test_acc"))
+
+    def _emit_epoch(self, epoch: int, step: int, stats: dict[str, float], *, complete: bool,
+                    test_acc: float | None = None) -> None:
+        if self.emit is None:
+            return
+        extra = {} if test_acc is None else {"test_acc": test_acc}
+        self.emit({"phase": "epoch", "level": self.level, "levels": self.plan.levels, "epoch": epoch,
+                   "epochs": self.plan.recipe.epochs, "step": step, "complete": complete, **stats, **extra})
 
     def _report(self, step: int, stats: dict[str, float]) -> None:
         if self.emit is None:
@@ -258,10 +267,11 @@ class ImpRun:
                    "steps": p.total_steps, "start_step": 0 if self.level == 0 else p.rewind_step,
                    "eta_s": left / rate if rate > 0 else None, **stats})
 
-    def _on_stop(self, step: int) -> None:
+    def _on_stop(self, step: int, stats: dict[str, float]) -> None:
         self.step = step
         self.checkpoint()
         self.log.write({"event": "interrupted", "level": self.level, "step": step})
+        self._emit_epoch((step - 1) // self.plan.steps_per_epoch + 1, step, stats, complete=False)
         if self.emit:
             self.emit({"phase": "interrupted", "level": self.level, "step": step,
                        "checkpoint": str(self.plan.out / CHECKPOINT)})

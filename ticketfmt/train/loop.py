@@ -54,6 +54,10 @@ ProgressFn = Callable[[dict[str, Any]], None]
 - ``"train"``: ``level``, ``levels``, ``epoch``, ``epochs``, ``step``, ``steps`` (the level's last
   step), ``start_step``, ``loss``, ``acc`` (running training top-1, %), ``lr``, ``images_per_sec``,
   ``eta_s`` (whole run);
+- ``"epoch"`` (an epoch's end, or its part trained before a stop): ``level``, ``levels``, ``epoch``, ``epochs``,
+  ``step``, ``complete`` (false for the part before a stop; the ``"interrupted"`` event follows), ``loss``,
+  ``train_acc`` (%), ``lr``, ``seconds``, ``images_per_sec`` (all over this call's steps of the epoch: a resumed
+  epoch counts from the resume), ``test_acc`` when ``eval_every`` evaluated it;
 - ``"eval"``: ``level``, ``done``, ``total`` (images);
 - ``"level"``: ``level``, ``levels``, ``sparsity``, ``top1``, ``path`` (a level finished);
 - ``"resume"``: ``level``, ``step``; ``"interrupted"``: ``level``, ``step``, ``checkpoint``.
@@ -407,7 +411,7 @@ class _Hooks:
     report: Callable[[int, dict[str, float]], None] | None = None
     report_every: int = 10
     stop: Stop | None = None
-    on_stop: Callable[[int], None] | None = None
+    on_stop: Callable[[int, dict[str, float]], None] | None = None
     report_seconds: float = 5.0  # also report when a stretch of steps took this long (slow steps, a CPU)
     finite: _FiniteLoss | None = None
 
@@ -422,7 +426,7 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
                 stream: int = 0, whole_batches: bool = True, on_step: Callable[[int], None] | None = None,
                 on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
                 report: Callable[[int, dict[str, float]], None] | None = None, report_every: int = 10,
-                stop: Stop | None = None, on_stop: Callable[[int], None] | None = None, label: str = "") -> Span:
+                stop: Stop | None = None, on_stop: Callable[[int, dict[str, float]], None] | None = None, label: str = "") -> Span:
     """Train optimizer steps ``start .. end - 1`` of the recipe's schedule.
 
     Step ``s`` is batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, whose order
@@ -431,7 +435,8 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
     would. ``on_step(step)`` runs after each step, ``on_epoch(epoch, step, stats)`` at the
     end of each epoch, ``report(step, stats)`` every ``report_every`` steps (or sooner when those
     steps take over 5 s, so slow devices still report steadily). When ``stop`` is
-    requested, ``on_stop(step)`` runs at the next step boundary and ``KeyboardInterrupt`` is raised.
+    requested, ``on_stop(step, stats)`` runs at the next step boundary (``stats`` as ``on_epoch``'s, for the
+    part of the epoch trained in this call) and ``KeyboardInterrupt`` is raised.
     A NaN or infinite loss stops training with a ``TicketError`` naming the first such step (and
     ``label``, e.g. ``"level 2"``), before any later ``on_epoch`` (no checkpoint of diverged weights).
     """
@@ -480,7 +485,11 @@ def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, s
             rep = _Meter(dev)
         if hooks.stop is not None and hooks.stop.check(dist, dev, step):
             if hooks.on_stop is not None:
-                hooks.on_stop(step)
+                # every process agreed on the stop at this step, so the all-reduce of the epoch's part is safe
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                seconds, totals = _totals(trainer, meter)
+                hooks.on_stop(step, _epoch_stats(recipe, step, spe, meter, seconds, totals))
             raise KeyboardInterrupt
     return step
 
@@ -502,12 +511,7 @@ def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int
         hooks.finite.check(step, always=True)  # every process reaches the epoch's end: they agree here
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-    seconds = time.perf_counter() - meter.since
-    totals = torch.tensor([float(meter.loss), float(int(meter.correct)), float(meter.seen)], dtype=torch.float64)
-    if trainer.dist.enabled:
-        totals = totals.to(dev) if dev.type == "cuda" else totals
-        tdist.all_reduce(totals)
-        totals = totals.cpu()
+    seconds, totals = _totals(trainer, meter)
     span.steps += meter.steps
     span.seconds += seconds
     span.images += meter.images
@@ -515,7 +519,23 @@ def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int
     span.correct += int(totals[1])
     span.seen += int(totals[2])
     if (step % spe == 0 or step >= end) and hooks.on_epoch is not None:
-        seen = max(float(totals[2]), 1.0)
-        hooks.on_epoch(epoch, step, {"loss": float(totals[0]) / seen, "train_acc": 100.0 * float(totals[1]) / seen,
-                                     "lr": recipe.lr_at(step - 1, spe), "seconds": seconds,
-                                     "images_per_sec": meter.images / max(seconds, 1e-9)})
+        hooks.on_epoch(epoch, step, _epoch_stats(recipe, step, spe, meter, seconds, totals))
+
+
+def _totals(trainer: Trainer, meter: _Meter) -> tuple[float, torch.Tensor]:
+    """Seconds since the meter started and its (loss sum, correct, seen), summed over all processes."""
+    dev = trainer.device
+    seconds = time.perf_counter() - meter.since
+    totals = torch.tensor([float(meter.loss), float(int(meter.correct)), float(meter.seen)], dtype=torch.float64)
+    if trainer.dist.enabled:
+        totals = totals.to(dev) if dev.type == "cuda" else totals
+        tdist.all_reduce(totals)
+        totals = totals.cpu()
+    return seconds, totals
+
+
+def _epoch_stats(recipe: Recipe, step: int, spe: int, meter: _Meter, seconds: float,
+                 totals: torch.Tensor) -> dict[str, float]:
+    seen = max(float(totals[2]), 1.0)
+    return {"loss": float(totals[0]) / seen, "train_acc": 100.0 * float(totals[1]) / seen,
+            "lr": recipe.lr_at(step - 1, spe), "seconds": seconds, "images_per_sec": meter.images / max(seconds, 1e-9)}

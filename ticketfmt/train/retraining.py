@@ -180,12 +180,19 @@ def train_span(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: 
         emit({"phase": "train", "level": level, "levels": None, "epoch": (s - 1) // spe + 1,
               "epochs": plan.recipe.epochs, "step": s, "steps": total, "start_step": start, "eta_s": eta, **stats})
 
+    def emit_epoch(epoch: int, s: int, stats: dict[str, float], complete: bool) -> None:
+        if emit is not None:
+            emit({"phase": "epoch", "level": level, "levels": None, "epoch": epoch, "epochs": plan.recipe.epochs,
+                  "step": s, "complete": complete, **stats})
+
     def on_epoch(epoch: int, s: int, stats: dict[str, float]) -> None:
         log.write({"event": "epoch", "epoch": epoch + 1, "step": s, **stats})
         if checkpoint is not None and s < total:
             checkpoint.save(trainer, so_far(s))
+        emit_epoch(epoch + 1, s, stats, True)
 
-    def on_stop(s: int) -> None:
+    def on_stop(s: int, stats: dict[str, float]) -> None:
+        emit_epoch((s - 1) // spe + 1, s, stats, False)
         if checkpoint is not None and checkpoint.path is not None:
             checkpoint.save(trainer, so_far(s))
             if emit is not None:
