@@ -467,6 +467,8 @@ def test_verify_prints_its_plan_and_plain_progress_off_a_terminal(ref_run, cli, 
         assert part in text, (part, text)
     progress = [line for line in lines if line.startswith("verify epoch 1/1")]
     assert progress and all(k in progress[-1] for k in ("step 3/3", "loss", "acc", "img/s", "ETA"))
+    summary = [line for line in lines if line.startswith("epoch 1/1 done: loss ")]  # the epoch's, kept in the log
+    assert len(summary) == 1 and "train acc " in summary[0] and " img/s " in summary[0], lines
     assert any(line.startswith("verify evaluating: 200/200 images") for line in lines)
     assert (record["threads"], record["protocol"], record["split"]) == (1, "reduced", "test")
 

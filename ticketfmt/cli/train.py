@@ -226,20 +226,34 @@ def _plan_lines(event: dict[str, Any]) -> list[str]:
     return lines + ([hint] if hint else [])
 
 
-def _train_text(event: dict[str, Any]) -> tuple[str, str]:
-    """``(where, info)`` of a training progress event: ``level 1/4 epoch 2/3`` and the step, loss, speed, ETA."""
+def _where(event: dict[str, Any]) -> str:
+    """``level 1/4 epoch 2/3`` (find), ``copy A epoch 2/3`` (lmc) or ``epoch 2/3`` (verify)."""
     level, levels = event.get("level"), event.get("levels")
     where = f"level {level}/{levels} " if levels is not None else ""  # verify's level is the ticket's, not a stage
     if event.get("copy"):  # lmc trains two copies
         where = f"copy {event['copy']} "
+    return f"{where}epoch {event['epoch']}/{event['epochs']}"
+
+
+def _train_text(event: dict[str, Any]) -> tuple[str, str]:
+    """``(where, info)`` of a training progress event: ``level 1/4 epoch 2/3`` and the step, loss, speed, ETA."""
     ips = event.get("images_per_sec") or 0.0
     info = (f"step {event['step']}/{event['steps']}  loss {event['loss']:.3f}  acc {event['acc']:.1f}%  "
             f"{ips:,.0f} img/s  ETA {_fmt_eta(event.get('eta_s'))}")
-    return f"{where}epoch {event['epoch']}/{event['epochs']}", info
+    return _where(event), info
+
+
+def _epoch_line(event: dict[str, Any]) -> str:
+    """The summary of an epoch (or of its part before a stop), kept in the log of a long run."""
+    how = "done" if event.get("complete") else "stopped"
+    test = f"  test acc {event['test_acc']:.2f}%" if event.get("test_acc") is not None else ""
+    return (f"{_where(event)} {how}: loss {event['loss']:.3f}  train acc {event['train_acc']:.1f}%{test}  "
+            f"{event['images_per_sec']:,.0f} img/s  {_fmt_duration(event['seconds'])}")
 
 
 def _event_line(event: dict[str, Any]) -> str | None:
-    """The line an event prints whatever the display (plan, notice, level, resume, interruption); None: no line."""
+    """The line an event prints whatever the display (plan, notice, epoch, level, resume, interruption); None: no
+    line."""
     phase = event.get("phase")
     if phase == "plan":
         return "\n".join(_plan_lines(event))
@@ -248,6 +262,8 @@ def _event_line(event: dict[str, Any]) -> str | None:
     if phase == "level":
         return (f"level {event['level']}/{event['levels']}: {event['sparsity']:.2%} sparse, "
                 f"top-1 {event['top1']:.2f}%  -> {event['path']}")
+    if phase == "epoch":
+        return _epoch_line(event)
     if phase == "point":
         return f"lmc point {event['index']}/{event['points']}: alpha {event['alpha']:.3f}, test error {event['error']:.2f}%"
     if phase == "resume" and "level" not in event:  # a retraining's checkpoint (verify --checkpoint)
