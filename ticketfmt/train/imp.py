@@ -267,11 +267,11 @@ class ImpRun:
                    "steps": p.total_steps, "start_step": 0 if self.level == 0 else p.rewind_step,
                    "eta_s": left / rate if rate > 0 else None, **stats})
 
-    def _on_stop(self, step: int, stats: dict[str, float]) -> None:
+    def _on_stop(self, epoch: int, step: int, stats: dict[str, float]) -> None:
         self.step = step
         self.checkpoint()
         self.log.write({"event": "interrupted", "level": self.level, "step": step})
-        self._emit_epoch((step - 1) // self.plan.steps_per_epoch + 1, step, stats, complete=False)
+        self._emit_epoch(epoch + 1, step, stats, complete=False)
         if self.emit:
             self.emit({"phase": "interrupted", "level": self.level, "step": step,
                        "checkpoint": str(self.plan.out / CHECKPOINT)})

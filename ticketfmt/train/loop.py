@@ -411,7 +411,7 @@ class _Hooks:
     report: Callable[[int, dict[str, float]], None] | None = None
     report_every: int = 10
     stop: Stop | None = None
-    on_stop: Callable[[int, dict[str, float]], None] | None = None
+    on_stop: Callable[[int, int, dict[str, float]], None] | None = None
     report_seconds: float = 5.0  # also report when a stretch of steps took this long (slow steps, a CPU)
     finite: _FiniteLoss | None = None
 
@@ -426,7 +426,7 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
                 stream: int = 0, whole_batches: bool = True, on_step: Callable[[int], None] | None = None,
                 on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
                 report: Callable[[int, dict[str, float]], None] | None = None, report_every: int = 10,
-                stop: Stop | None = None, on_stop: Callable[[int, dict[str, float]], None] | None = None, label: str = "") -> Span:
+                stop: Stop | None = None, on_stop: Callable[[int, int, dict[str, float]], None] | None = None, label: str = "") -> Span:
     """Train optimizer steps ``start .. end - 1`` of the recipe's schedule.
 
     Step ``s`` is batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, whose order
@@ -435,7 +435,7 @@ def train_steps(trainer: Trainer, loader: Any, recipe: Recipe, *, start: int, en
     would. ``on_step(step)`` runs after each step, ``on_epoch(epoch, step, stats)`` at the
     end of each epoch, ``report(step, stats)`` every ``report_every`` steps (or sooner when those
     steps take over 5 s, so slow devices still report steadily). When ``stop`` is
-    requested, ``on_stop(step, stats)`` runs at the next step boundary (``stats`` as ``on_epoch``'s, for the
+    requested, ``on_stop(epoch, step, stats)`` runs at the next step boundary (as ``on_epoch``'s, for the
     part of the epoch trained in this call) and ``KeyboardInterrupt`` is raised.
     A NaN or infinite loss stops training with a ``TicketError`` naming the first such step (and
     ``label``, e.g. ``"level 2"``), before any later ``on_epoch`` (no checkpoint of diverged weights).
@@ -457,7 +457,8 @@ def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, s
            hooks: _Hooks, meter: _Meter) -> int:
     """Steps from ``step`` to the end of its epoch (or ``end``); returns the step reached."""
     dist, dev = trainer.dist, trainer.device
-    skip = step - (step // spe) * spe
+    epoch = step // spe
+    skip = step - epoch * spe
     rep = _Meter(dev)
     for i, (x, y) in enumerate(loader):
         if i < skip:
@@ -486,10 +487,8 @@ def _epoch(trainer: Trainer, loader: Any, recipe: Recipe, step: int, end: int, s
         if hooks.stop is not None and hooks.stop.check(dist, dev, step):
             if hooks.on_stop is not None:
                 # every process agreed on the stop at this step, so the all-reduce of the epoch's part is safe
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
                 seconds, totals = _totals(trainer, meter)
-                hooks.on_stop(step, _epoch_stats(recipe, step, spe, meter, seconds, totals))
+                hooks.on_stop(epoch, step, _epoch_stats(recipe, step, spe, meter, seconds, totals))
             raise KeyboardInterrupt
     return step
 
@@ -506,11 +505,8 @@ def _report(trainer: Trainer, recipe: Recipe, step: int, spe: int, rep: _Meter,
 def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int, spe: int, meter: _Meter,
                span: Span, hooks: _Hooks) -> None:
     """Add an epoch's totals (over all processes) to ``span``; call ``on_epoch`` when the epoch is complete."""
-    dev = trainer.device
     if hooks.finite is not None:
         hooks.finite.check(step, always=True)  # every process reaches the epoch's end: they agree here
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
     seconds, totals = _totals(trainer, meter)
     span.steps += meter.steps
     span.seconds += seconds
@@ -523,8 +519,11 @@ def _end_epoch(trainer: Trainer, recipe: Recipe, epoch: int, step: int, end: int
 
 
 def _totals(trainer: Trainer, meter: _Meter) -> tuple[float, torch.Tensor]:
-    """Seconds since the meter started and its (loss sum, correct, seen), summed over all processes."""
+    """Seconds since the meter started (its steps finished) and its (loss sum, correct, seen), summed over all
+    processes."""
     dev = trainer.device
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - meter.since
     totals = torch.tensor([float(meter.loss), float(int(meter.correct)), float(meter.seen)], dtype=torch.float64)
     if trainer.dist.enabled:

@@ -191,8 +191,8 @@ def train_span(trainer: Trainer, data: Any, plan: VerifyPlan, level: Any, emit: 
             checkpoint.save(trainer, so_far(s))
         emit_epoch(epoch + 1, s, stats, True)
 
-    def on_stop(s: int, stats: dict[str, float]) -> None:
-        emit_epoch((s - 1) // spe + 1, s, stats, False)
+    def on_stop(epoch: int, s: int, stats: dict[str, float]) -> None:
+        emit_epoch(epoch + 1, s, stats, False)
         if checkpoint is not None and checkpoint.path is not None:
             checkpoint.save(trainer, so_far(s))
             if emit is not None:
