@@ -24,7 +24,7 @@ from ticketfmt.format.spec import read_header
 from ticketfmt.zoo import get_arch, prunable_names, spec_from_json, state_dict_shapes
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "cifar_resnet20-imp.ticket"
+EXAMPLE = ROOT / "examples" / "cifar_resnet20-imp-59.ticket"
 RESULTS = ROOT / "bench" / "results" / "reproduce-cpu" / "results.json"
 
 
@@ -64,7 +64,7 @@ def test_density_plot_of_the_bundled_ticket(tmp_path: Path) -> None:
     out = tmp_path / "density.png"
     density_plot(_layers(), out, spec_from_json(header.arch))
     title, desc = _png(out)
-    assert title == "cifar_resnet20: 59.04% sparse (110,959 of 270,896 prunable weights kept)"
+    assert title == "cifar_resnet20: 59.04% sparse (110,955 of 270,896 prunable weights kept)"
     lines = desc.splitlines()
     for stage in ("stem", "stage1", "stage2", "stage3", "head"):  # the legend lists every stage
         assert stage in lines
@@ -267,3 +267,12 @@ def test_matplotlib_only_with_plot(tmp_path: Path) -> None:
     assert run("info", str(EXAMPLE), "--json", "--plot", str(tmp_path / "d.png")) == ["0", "True", "False"]
     rc, mpl, _ = run("convert", "--from", str(EXAMPLE), "--to", "cifar_resnet32", "-o", str(tmp_path / "r32.ticket"))
     assert (rc, mpl) == ("0", "False")
+
+
+def test_info_lists_stages_and_layers_in_the_models_order(cli) -> None:
+    # the bundled ticket's file lists its tensors alphabetically (conv1, fc, layer1...): info follows the model
+    res = cli("info", EXAMPLE, "--json")
+    assert res.code == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert list(info["stages"]) == ["stem", "stage1", "stage2", "stage3", "head"]
+    assert [layer["name"] for layer in info["layers"]] == prunable_names(get_arch("cifar_resnet20"))

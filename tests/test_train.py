@@ -485,7 +485,18 @@ def test_the_plan_says_how_to_shorten_a_long_cpu_run() -> None:
     lines = _plan_lines(event)
     assert "estimate: about 2d 18h" in "\n".join(lines)
     hint = lines[-1]
-    assert "--epochs N" in hint and "--subset N" in hint and "e.g. --epochs 2 --subset 5000: about 5m" in hint
+    # the reference's rewind at step 1000 is past the end of 2 epochs of any subset (782 steps at most):
+    # the suggestion trains the whole split long enough to start in the first third (8 x 391 steps)
+    assert "--epochs N" in hint and "--subset N" in hint and hint.count("e.g. --epochs 8: about 2h 18m;") == 1
+    scratch = {**event, "start_step": 0, "steps_left": 62560}  # verify --from-scratch: nothing to start after
+    assert "e.g. --epochs 2 --subset 5000: about 5m 12s;" in _plan_lines(scratch)[-1]
+    # the bundled tickets' 40-epoch contract, rewind 250it: 2 epochs need the whole split (steps 250 -> 782)
+    short = {**event, "epochs": 40, "steps": 15640, "rewind": "250it", "start_step": 250, "steps_left": 15390,
+             "eta_s": 3.9 * 15390}
+    assert "e.g. --epochs 2: about 34m 35s;" in _plan_lines(short)[-1]
+    assert "e.g. --epochs 2 --subset 20000" in _plan_lines({**short, "rewind": "100it"})[-1]  # 300 < 314 steps
+    two = {**short, "epochs": 2, "steps": 782, "steps_left": 532, "eta_s": 3.9 * 532}  # what that suggests
+    assert not any("on a CPU" in line for line in _plan_lines(two))  # nothing shorter to suggest
     assert not any("on a CPU" in line for line in _plan_lines({**event, "device_type": "cuda"}))
     assert not any("on a CPU" in line for line in _plan_lines({**event, "eta_s": 30.0}))
 

@@ -169,19 +169,54 @@ def _fmt_duration(seconds: float | None) -> str:
 _SLOW_CPU_S = 120.0  # on a CPU, a plan longer than this also says how to shorten it
 
 
+def _rewind(event: dict[str, Any]) -> str:
+    """Where the plan's trainings start: the recipe's rewind point, or ``0`` for ``verify --from-scratch``."""
+    if event.get("command") in ("verify", "lmc") and event.get("start_step") == 0:
+        return "0"
+    return str(event.get("rewind") or "0")
+
+
+def _short_run(event: dict[str, Any]) -> tuple[int, int | None, int]:
+    """The ``--epochs``/``--subset`` to suggest for a shorter run that still starts before its first lr drop.
+
+    A rewind point fixed in iterations (the reference's ``1000it``) does not shrink with the data:
+    ``--epochs 2 --subset 5000`` is 80 steps, which a rewind at step 1000 is past, and a run that
+    starts after the learning rate has dropped learns little. The suggestion keeps the start within
+    the first third of the shortened schedule (before the first drop of every built-in recipe):
+    two epochs on the smallest subset that allows it, else more epochs on the whole split (subset
+    ``None``). Returns ``(epochs, subset, steps a training takes from its start)``.
+    """
+    from ticketfmt.train.recipes import parse_rewind
+
+    images, epochs = int(event.get("train_images") or 0), int(event.get("epochs") or 1)
+    batch, rewind = max(1, int(event.get("batch_size") or 128)), _rewind(event)
+    sizes = sorted({min(images, n) for n in (5000, 10000, 20000, 30000, 40000)} | {images}) if images else [5000]
+    for e in range(min(epochs, 2), epochs + 1):
+        for n in sizes:
+            spe, start = math.ceil(n / batch), parse_rewind(rewind, math.ceil(n / batch))
+            if 3 * start < e * spe or e == epochs and n == sizes[-1]:
+                return e, (None if n == images and images > 5000 else n), e * spe - start
+    return epochs, None, 0  # not reached: the loop's last case returns
+
+
 def _shorter(event: dict[str, Any]) -> str | None:
     """On a CPU, how to shorten a long plan: --epochs/--subset and what they would cost at the measured speed."""
+    from ticketfmt.train.recipes import parse_rewind
+
     eta, spi = event.get("eta_s"), event.get("seconds_per_image")
     if event.get("device_type") != "cpu" or (eta is not None and eta <= _SLOW_CPU_S):
         return None
-    images, epochs = event.get("train_images"), int(event.get("epochs") or 1)
-    steps_left, spe = int(event.get("steps_left") or 0), int(event.get("steps_per_epoch") or 1)
-    e = min(epochs, 2)
-    n = min(int(images), 5000) if images else 5000
-    example = f"e.g. --epochs {e} --subset {n}"
+    e, n, steps = _short_run(event)
+    images = int(event.get("train_images") or 0)
+    if images and e * (n or images) >= int(event.get("epochs") or 1) * images:
+        return None  # already as short as it can usefully be
+    example = f"e.g. --epochs {e}" + (f" --subset {n}" if n else "")
     if spi is not None and images:
-        share = steps_left / max(1, epochs * spe)  # the part of the schedule still to train (rewind, levels)
-        example += f": about {_fmt_duration(spi * e * n * share)}"
+        # the trainings still to run (1 for verify, the levels left for find), each shortened the same way
+        spe, steps_left = int(event.get("steps_per_epoch") or 1), int(event.get("steps_left") or 0)
+        whole = int(event.get("epochs") or 1) * spe - parse_rewind(_rewind(event), spe)
+        trainings = steps_left / max(1, whole)
+        example += f": about {_fmt_duration(spi * int(event.get('batch_size') or 128) * steps * trainings)}"
     return (f"  on a CPU this is long: shorten it with --epochs N (the milestones scale with it) and --subset N "
             f"(training images), {example}; the result is then recorded as protocol \"reduced\"")
 
