@@ -17,8 +17,7 @@ from ticketfmt.format.tensors import array_to_tensor, decode_tensors, encode_ten
 from ticketfmt.format.arrays import count_true, start_read
 from ticketfmt.sparsity import SparsityFigures
 from ticketfmt.metadata import file_metadata  # torch-free, shared with the packed convert path
-from ticketfmt.zoo import ArchSpec, build_model, get_arch, prunable_names, spec_from_json
-from ticketfmt.zoo import state_dict_shapes
+from ticketfmt.zoo import ArchSpec, build_model, get_arch, in_state_dict_order, prunable_names, spec_from_json
 from ticketfmt.zoo.infer import PrunedState, infer_arch, model_state, split_pruned
 
 if TYPE_CHECKING:
@@ -160,11 +159,11 @@ class Ticket(SparsityFigures, ModelHubMixin, library_name="ticketfmt", tags=list
             spec = get_arch(infer_arch(model, {k: tuple(v.shape) for k, v in state.state.items()}), num_classes)
         else:
             spec = get_arch(arch, num_classes if num_classes is not None else _head_classes(model, arch))
-        init = _in_spec_order(spec, state.state)
+        init = in_state_dict_order(spec, state.state)  # prune's reparametrization reorders a module's keys
         trained_sd = None
         if trained is not None:
             sd = trained.state_dict() if isinstance(trained, nn.Module) else trained
-            trained_sd = _in_spec_order(spec, split_pruned(sd).state)
+            trained_sd = in_state_dict_order(spec, split_pruned(sd).state)
         return cls(spec, _masks_of(spec, state, masks), init, trained_sd, provenance)
 
     def replace(self, **changes: Any) -> Ticket:
@@ -351,15 +350,6 @@ class Ticket(SparsityFigures, ModelHubMixin, library_name="ticketfmt", tags=list
         from ticketfmt.hub import hooks
 
         return hooks.model_card(self, **kwargs)
-
-
-def _in_spec_order(spec: ArchSpec, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state dict in the architecture's key order (prune's reparametrization reorders a module's keys).
-
-    Keys the architecture lacks stay, at the end, for the constructor's checks to name.
-    """
-    order = {k: i for i, k in enumerate(state_dict_shapes(spec))}
-    return dict(sorted(state.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
 def _masks_of(spec: ArchSpec, state: PrunedState, masks: Mapping[str, torch.Tensor] | str | None

@@ -198,16 +198,14 @@ def header_summary(path: Path) -> dict[str, Any]:
     """Everything `ticket info` shows, from the header alone (no torch, no payload)."""
     from ticketfmt.zoo.claims import check_header
     from ticketfmt.format.spec import read_header
-    from ticketfmt.zoo import prunable_names, spec_from_json
+    from ticketfmt.zoo import in_state_dict_order, spec_from_json
 
     header = read_header(path)
     spec = spec_from_json(header.arch)
     check_header(str(path), header, spec)  # the masked set and shapes against the zoo: bounded, no payload
     # the model's order (stem, stages, head), whatever order the file lists its tensors in
-    order = {n: i for i, n in enumerate(prunable_names(spec))}
-    named = sorted(header.layers.items(), key=lambda item: order.get(item[0], len(order)))
     layers = [{"name": n, "stage": spec.stage_of(n), "shape": list(l.shape), "kept": l.kept, "total": l.numel,
-               "density": l.density} for n, l in named]
+               "density": l.density} for n, l in in_state_dict_order(spec, header.layers).items()]
     stages: dict[str, list[int]] = {}
     for l in layers:
         s = stages.setdefault(l["stage"], [0, 0])

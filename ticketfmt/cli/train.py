@@ -193,8 +193,9 @@ def _short_run(event: dict[str, Any]) -> tuple[int, int | None, int]:
     sizes = sorted({min(images, n) for n in (5000, 10000, 20000, 30000, 40000)} | {images}) if images else [5000]
     for e in range(min(epochs, 2), epochs + 1):
         for n in sizes:
-            spe, start = math.ceil(n / batch), parse_rewind(rewind, math.ceil(n / batch))
-            if 3 * start < e * spe or e == epochs and n == sizes[-1]:
+            spe = math.ceil(n / batch)
+            start = parse_rewind(rewind, spe)
+            if 3 * start < e * spe or (e == epochs and n == sizes[-1]):
                 return e, (None if n == images and images > 5000 else n), e * spe - start
     return epochs, None, 0  # not reached: the loop's last case returns
 

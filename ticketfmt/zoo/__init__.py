@@ -21,11 +21,12 @@ Example:
 from ticketfmt.zoo import resnet, vgg  # noqa: F401  (register the built-in families)
 from ticketfmt.zoo import lenet, mobilenet, vggnfc  # noqa: F401  (the paper's appendix: MLPs, MobileNetV1, VGG-nFC)
 from ticketfmt.zoo import convnext, vit  # noqa: F401  (staged families: timm ViTs/DeiTs, 32x32 ViTs, ConvNeXts)
-from ticketfmt.zoo.base import (ArchSpec, Family, build_model, format_version_for, get_arch, iter_units, list_archs,
-                                prunable_names, spec_from_json, state_dict_dtypes, state_dict_shapes)
+from ticketfmt.zoo.base import (ArchSpec, Family, build_model, format_version_for, get_arch, in_state_dict_order,
+                                iter_units, list_archs, prunable_names, spec_from_json, state_dict_dtypes,
+                                state_dict_shapes)
 from ticketfmt.zoo.initializers import INITS
 from ticketfmt.zoo.registry import FAMILIES, get_family, register_family, unregister_family
 
 __all__ = ["ArchSpec", "spec_from_json", "iter_units", "Family", "FAMILIES", "get_arch", "list_archs", "build_model",
            "register_family", "unregister_family", "get_family", "state_dict_shapes", "state_dict_dtypes",
-           "prunable_names", "format_version_for", "INITS"]
+           "in_state_dict_order", "prunable_names", "format_version_for", "INITS"]

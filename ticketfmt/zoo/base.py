@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ticketfmt.errors import UnknownArchError
 from ticketfmt.format.spec import FORMAT_VERSION, VERSIONS, version_tuple
@@ -36,10 +36,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchSpec", "Family", "LIBRARIES", "get_arch", "spec_from_json", "list_archs", "build_model",
-           "prunable_names", "format_version_for", "state_dict_shapes", "state_dict_dtypes", "iter_units",
-           "parse_counts"]
+           "prunable_names", "format_version_for", "state_dict_shapes", "state_dict_dtypes", "in_state_dict_order",
+           "iter_units", "parse_counts"]
 
 LIBRARIES = ("builtin", "timm", "torchvision")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,20 @@ def state_dict_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
         (10, 64)
     """
     return dict(_layout(spec).shapes)
+
+
+def in_state_dict_order(spec: ArchSpec, items: Mapping[str, V]) -> dict[str, V]:
+    """``items`` keyed by state-dict names, in the architecture's ``state_dict()`` order (no torch needed).
+
+    A file or a reparametrized module may list its keys in another order; keys the architecture
+    lacks stay, at the end, for the caller's checks to name.
+
+    Example:
+        >>> list(in_state_dict_order(get_arch("cifar_resnet20"), {"fc.weight": 1, "conv1.weight": 2}))
+        ['conv1.weight', 'fc.weight']
+    """
+    order = {k: i for i, k in enumerate(_layout(spec).shapes)}
+    return dict(sorted(items.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
 def state_dict_dtypes(spec: ArchSpec) -> dict[str, str]:
